@@ -1,0 +1,1 @@
+"""Modelplane: one inference fleet over many GPU clusters, as a Crossplane package."""

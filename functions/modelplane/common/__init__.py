@@ -1,0 +1,1 @@
+"""Helpers shared by every step: names, conditions, labels, selectors, YAML/JSON output."""

@@ -1,0 +1,171 @@
+"""The gRPC function server: protobuf in, plain data to a step handler, protobuf out.
+
+This is the thin shell of DESIGN §4. It serves ``FunctionRunnerService`` v1 (and v1beta1 through
+the SDK runtime), picks the handler named by the pipeline step's ``input.step``, and maps every
+outcome to a response. Nothing here knows about any Modelplane kind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from typing import Any
+
+import crossplane.function.proto.v1.run_function_pb2 as fnv1
+import grpc
+from crossplane.function import resource as sdk_resource
+from crossplane.function import response as sdk_response
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from google.protobuf import json_format, struct_pb2
+
+from modelplane.step import STEPS, Desired, Readiness, StepRequest, StepResult
+
+log = logging.getLogger("modelplane.server")
+
+# gRPC servers refuse messages over 4 MiB by default. Crossplane ships every required resource
+# in full on each call, so a large fleet's ledger can exceed that. We raise the limit to 64 MiB
+# explicitly (and the placement step asks for the whole ledger only when it has work to do).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+
+_READY = {
+    "True": fnv1.READY_TRUE,
+    "False": fnv1.READY_FALSE,
+    "Unspecified": fnv1.READY_UNSPECIFIED,
+}
+_READY_BACK: dict[int, Readiness] = {
+    fnv1.READY_TRUE: "True", fnv1.READY_FALSE: "False", fnv1.READY_UNSPECIFIED: "Unspecified",
+}
+_SEVERITY = {
+    "Normal": fnv1.SEVERITY_NORMAL,
+    "Warning": fnv1.SEVERITY_WARNING,
+    "Fatal": fnv1.SEVERITY_FATAL,
+}
+
+
+def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any]:
+    """Convert a Struct to plain data, keeping integral numbers as ints (Struct stores floats)."""
+    data: dict[str, Any] = _ints(json_format.MessageToDict(s))
+    return data
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def to_request(req: fnv1.RunFunctionRequest) -> StepRequest:
+    """Translate a RunFunctionRequest into the plain-data StepRequest."""
+    inp = struct_to_dict(req.input) if req.HasField("input") else {}
+    desired = {
+        name: Desired(struct_to_dict(r.resource), _READY_BACK[r.ready])
+        for name, r in req.desired.resources.items()
+    }
+    desired_composite = struct_to_dict(req.desired.composite.resource)
+    return StepRequest(
+        step=str(inp.get("step", "")),
+        input=inp,
+        composite=struct_to_dict(req.observed.composite.resource),
+        observed={n: struct_to_dict(r.resource) for n, r in req.observed.resources.items()},
+        desired=desired,
+        desired_composite_status=dict(desired_composite.get("status") or {}),
+        context=struct_to_dict(req.context) if req.HasField("context") else {},
+        required={n: [struct_to_dict(i.resource) for i in rs.items]
+                  for n, rs in req.required_resources.items()},
+    )
+
+
+def fill_response(
+    rsp: fnv1.RunFunctionResponse, req: fnv1.RunFunctionRequest, result: StepResult
+) -> None:
+    """Write a StepResult into a response that ``response.to(req)`` started."""
+    desired_xr = struct_to_dict(req.desired.composite.resource)
+    if result.status:
+        status = dict(desired_xr.get("status") or {})
+        status.update(result.status)
+        desired_xr["status"] = status
+    rsp.desired.composite.resource.CopyFrom(sdk_resource.dict_to_struct(desired_xr))
+    if result.composite_ready != "Unspecified":
+        rsp.desired.composite.ready = _READY[result.composite_ready]
+    rsp.desired.ClearField("resources")
+    for name in sorted(result.desired):
+        d = result.desired[name]
+        rsp.desired.resources[name].resource.CopyFrom(sdk_resource.dict_to_struct(d.resource))
+        rsp.desired.resources[name].ready = _READY[d.ready]
+    for c in result.conditions:
+        sdk_response.set_conditions(
+            rsp, sdk_resource.Condition(typ=c.type, status=c.status, reason=c.reason,
+                                        message=c.message or None)
+        )
+    for r in result.results:
+        res = fnv1.Result(severity=_SEVERITY[r.severity], message=r.message)
+        if r.reason:
+            res.reason = r.reason
+        rsp.results.append(res)
+    for name in sorted(result.requirements):
+        sel = result.requirements[name]
+        sdk_response.require_resources(
+            rsp, name, sel.api_version, sel.kind,
+            match_name=sel.match_name,
+            match_labels=dict(sel.match_labels) if sel.match_labels is not None else None,
+            namespace=sel.namespace,
+        )
+    if result.context:
+        ctx = struct_to_dict(req.context) if req.HasField("context") else {}
+        ctx.update(result.context)
+        rsp.context.CopyFrom(sdk_resource.dict_to_struct(ctx))
+
+
+def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+    """Run one pipeline step. Never raises: every failure is a Fatal result."""
+    rsp = sdk_response.to(req)
+    try:
+        sreq = to_request(req)
+        reg = STEPS.get(sreq.step)
+        if reg is None:
+            known = ", ".join(sorted(STEPS)) or "none"
+            sdk_response.fatal(
+                rsp, f"unknown pipeline step {sreq.step!r} in input.step (known steps: {known})"
+            )
+            return rsp
+        if sreq.kind not in reg.kinds:
+            sdk_response.fatal(
+                rsp,
+                f"step {sreq.step!r} does not handle XR kind {sreq.kind!r} "
+                f"(it handles {', '.join(sorted(reg.kinds))})",
+            )
+            return rsp
+        result = reg.handler(sreq)
+        fill_response(rsp, req, result)
+    except Exception as exc:  # the server must keep answering whatever a handler does
+        log.error("step failed: %s", traceback.format_exc())
+        rsp = sdk_response.to(req)
+        sdk_response.fatal(rsp, f"internal error in step: {type(exc).__name__}: {exc}")
+    return rsp
+
+
+class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
+    """The FunctionRunnerService implementation Crossplane calls."""
+
+    async def RunFunction(
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext
+    ) -> fnv1.RunFunctionResponse:
+        return run(req)
+
+
+def load_steps() -> None:
+    """Import every module that registers steps (the registry fills on import)."""
+    import modelplane.steps  # noqa: F401  (registers all handlers)
+
+
+def describe_steps() -> str:
+    return json.dumps({n: sorted(r.kinds) for n, r in sorted(STEPS.items())}, indent=2)

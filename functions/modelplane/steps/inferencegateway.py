@@ -1,0 +1,11 @@
+"""InferenceGateway composition (step `compose-gateway`)."""
+
+from __future__ import annotations
+
+from modelplane.common.pending import not_yet_implemented
+from modelplane.step import StepRequest, StepResult, step
+
+
+@step("compose-gateway", kinds=["InferenceGateway"])
+def compose(req: StepRequest) -> StepResult:
+    return not_yet_implemented(req, "compose-gateway")

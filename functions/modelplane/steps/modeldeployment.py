@@ -1,0 +1,11 @@
+"""ModelDeployment composition (step `compose-deployment`)."""
+
+from __future__ import annotations
+
+from modelplane.common.pending import not_yet_implemented
+from modelplane.step import StepRequest, StepResult, step
+
+
+@step("compose-deployment", kinds=["ModelDeployment"])
+def compose(req: StepRequest) -> StepResult:
+    return not_yet_implemented(req, "compose-deployment")

@@ -1,0 +1,11 @@
+"""ModelEndpoint composition (step `compose-endpoint`)."""
+
+from __future__ import annotations
+
+from modelplane.common.pending import not_yet_implemented
+from modelplane.step import StepRequest, StepResult, step
+
+
+@step("compose-endpoint", kinds=["ModelEndpoint"])
+def compose(req: StepRequest) -> StepResult:
+    return not_yet_implemented(req, "compose-endpoint")

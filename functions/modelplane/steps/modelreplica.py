@@ -1,0 +1,11 @@
+"""ModelReplica composition (step `compose-replica`)."""
+
+from __future__ import annotations
+
+from modelplane.common.pending import not_yet_implemented
+from modelplane.step import StepRequest, StepResult, step
+
+
+@step("compose-replica", kinds=["ModelReplica"])
+def compose(req: StepRequest) -> StepResult:
+    return not_yet_implemented(req, "compose-replica")
