@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from modelplane.cli import main
+
 from tests.render import test_steps  # noqa: F401  (registers the test-only steps)
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -47,12 +47,7 @@ class Fleet:
 
 def _admit(objects: list[tuple[str, Obj]], our_kinds: set[tuple[str, str]]) -> list[Obj]:
     """Apply XRD defaults and admission rules to our kinds, as the API server would on create."""
-    try:
-        from modelplane import validate
-    except ImportError:  # pragma: no cover - only while the validate package is being written
-        return [o for _, o in objects]
-    if not hasattr(validate, "admit"):  # TEMP while the validate package is being written
-        return [o for _, o in objects]
+    from modelplane import validate
 
     registry = validate.default_registry()
     out: list[Obj] = []

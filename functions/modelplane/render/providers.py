@@ -160,16 +160,17 @@ def _at_provider(obj: Obj, ok: bool) -> dict[str, Any]:
 def simulate(store: Store) -> bool:
     """Advance every simulated controller one step; True when anything changed."""
     changed = False
+    by_uid = {str((o.get("metadata") or {}).get("uid")): o for _, o in store.items()}
     for key, obj in list(store.items()):
         if not _is_managed(obj):
             rule = REMOTE.get((key[0], key[1]))
             if rule is not None:  # a Kubernetes object composed directly on the control plane
-                ok = healthy(store, obj)
+                ok = healthy(by_uid, obj)
                 new = copy.deepcopy(obj)
                 new["status"] = rule(obj, ok)
                 changed |= store.put(new)
             continue
-        ok = healthy(store, obj)
+        ok = healthy(by_uid, obj)
         new = copy.deepcopy(obj)
         status = dict(new.get("status") or {})
         status["atProvider"] = _at_provider(obj, ok)
@@ -198,7 +199,7 @@ def _write_connection_secret(store: Store, obj: Obj, ok: bool) -> bool:
     return store.put(secret)
 
 
-def healthy(store: Store, obj: Obj) -> bool:
+def healthy(by_uid: dict[str, Obj], obj: Obj) -> bool:
     """False when the object, or any controller owner above it, is marked Unhealthy."""
     seen: set[str] = set()
     cur: Obj | None = obj
@@ -210,15 +211,8 @@ def healthy(store: Store, obj: Obj) -> bool:
         if owner is None or owner.get("uid") in seen:
             return True
         seen.add(str(owner.get("uid")))
-        cur = _by_uid(store, str(owner.get("uid")))
+        cur = by_uid.get(str(owner.get("uid")))
     return True
-
-
-def _by_uid(store: Store, uid: str) -> Obj | None:
-    for _, o in store.items():
-        if (o.get("metadata") or {}).get("uid") == uid:
-            return o
-    return None
 
 
 __all__ = ["HEALTH_ANNOTATION", "key_of", "remote_status", "simulate"]
