@@ -133,9 +133,9 @@ def problems(obj: dict[str, Any], where: str = "") -> list[str]:
     where = where or f"{kind}/{(obj.get('metadata') or {}).get('name')}"
     schema = crd_schema(api_version, kind)
     if schema is None:
-        if "/" in api_version and "." in api_version.split("/")[0]:
-            if not api_version.split("/")[0].endswith("k8s.io"):
-                return [f"{where}: no CRD for {kind} {api_version} in {CRDS}"]
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        if "." in group and not group.endswith("k8s.io"):
+            return [f"{where}: no CRD for {kind} {api_version} in {CRDS}"]
         return _builtin_problems(obj, where)
     body = copy.deepcopy(obj)
     body.pop("status", None)

@@ -113,12 +113,17 @@ def fill_response(
         rsp.results.append(res)
     for name in sorted(result.requirements):
         sel = result.requirements[name]
-        sdk_response.require_resources(
-            rsp, name, sel.api_version, sel.kind,
-            match_name=sel.match_name,
-            match_labels=dict(sel.match_labels) if sel.match_labels is not None else None,
-            namespace=sel.namespace,
-        )
+        pb = fnv1.ResourceSelector(api_version=sel.api_version, kind=sel.kind)
+        if sel.match_name is not None:
+            pb.match_name = sel.match_name
+        else:
+            # Always set the match oneof: an empty label set selects every object of the kind,
+            # and Crossplane rejects a selector that names no match at all.
+            pb.match_labels.SetInParent()
+            pb.match_labels.labels.update(dict(sel.match_labels or ()))
+        if sel.namespace is not None:
+            pb.namespace = sel.namespace
+        rsp.requirements.resources[name].CopyFrom(pb)
     if result.context:
         ctx = struct_to_dict(req.context) if req.HasField("context") else {}
         ctx.update(result.context)

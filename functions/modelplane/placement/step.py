@@ -1,11 +1,144 @@
-"""The `place` step: reads the fleet, decides placement, writes it to the pipeline context."""
+"""The `place` step: reads the fleet, decides placement, writes it to the pipeline context.
+
+Requirements come in two phases so the steady reconcile stays cheap (DESIGN §5 "Scale"):
+
+1. always: every InferenceClass (few, small) and, by name, the clusters this deployment's own
+   replicas run on. That is enough to decide that nothing needs placing or moving.
+2. only when a slot needs a replica: every InferenceCluster, the referenced ModelCache, and the
+   capacity ledger: from the clusters' published ``status.pools[].allocated`` when every
+   cluster has it (compact), else every ModelReplica of every namespace.
+
+Phase 2 is decided from phase-1 inputs only, so the requirements are the same on every call of
+Crossplane's requirements loop.
+"""
 
 from __future__ import annotations
 
-from modelplane.common.pending import not_yet_implemented
-from modelplane.step import StepRequest, StepResult, step
+from typing import Any
+
+from modelplane.placement import core
+from modelplane.placement.filter import PoolMatcher
+from modelplane.placement.inputs import (
+    clusters_from,
+    footprint_from,
+    now_from,
+    replicas_from,
+    request_from,
+    summary_usages,
+    usage_from,
+)
+from modelplane.placement.model import Cluster, Decision, Fleet, Replica
+from modelplane.step import Selector, StepRequest, StepResult, require, step
+
+API = "modelplane.ai/v1alpha1"
+CONTEXT_KEY = "modelplane.ai/placement"
+# Cluster labels endpoints copy (where a replica serves from, for routing and compliance).
+ENDPOINT_LABELS = ("modelplane.ai/region", "modelplane.ai/jurisdiction")
+
+
+def _decision_json(d: Decision, clusters: dict[str, Cluster]) -> dict[str, Any]:
+    """The decision as plain JSON for the pipeline context (read by compose-deployment)."""
+    reps = []
+    for r in d.replicas:
+        reps.append({
+            "name": r.name, "ordinal": r.ordinal, "cluster": r.cluster, "new": r.new,
+            **({"invalid": r.invalid} if r.invalid else {}),
+            "members": [{
+                "engine": a.engine, "member": a.member, "pool": a.pool,
+                "devices": [{"name": x.name, "deviceClassName": x.device_class_name,
+                             "count": x.count,
+                             **({"selectors": [{"cel": s} for s in x.selectors]}
+                                if x.selectors else {})} for x in a.devices],
+            } for a in r.assignments],
+        })
+    labels: dict[str, dict[str, str]] = {}
+    for r in d.replicas:
+        c = clusters.get(r.cluster)
+        if c is not None:
+            labels[r.cluster] = {k: c.labels[k] for k in ENDPOINT_LABELS if k in c.labels}
+    out: dict[str, Any] = {
+        "desired": d.desired, "scheduled": d.scheduled, "shortfall": d.shortfall,
+        "replicas": reps, "removed": list(d.removed), "clusterLabels": labels,
+        "unschedulable": [{"cluster": u.cluster, "reason": u.reason, "message": u.message}
+                          for u in d.unschedulable],
+        "unschedulableMore": dict(sorted(d.unschedulable_more.items())),
+    }
+    if d.blocked:
+        out["blocked"] = {"reason": d.blocked[0], "message": d.blocked[1]}
+    return out
+
+
+def _waiting(res: StepResult, own: list[Replica], desired: int, what: str) -> StepResult:
+    d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
+                 blocked=("WaitingForInputs", f"waiting for required resources: {what}"))
+    res.context[CONTEXT_KEY] = _decision_json(d, {})
+    return res
 
 
 @step("place", kinds=["ModelDeployment"])
 def place(req: StepRequest) -> StepResult:
-    return not_yet_implemented(req, "place")
+    res = StepResult(desired=dict(req.desired))
+    own = replicas_from(o for o in req.observed.values() if o.get("kind") == "ModelReplica")
+    desired = request_from(req.composite).replicas
+
+    # Phase 1: classes and the clusters our replicas run on.
+    classes = require(req, res, "classes", Selector.labels(API, "InferenceClass", {}))
+    own_objs: list[dict[str, Any]] = []
+    missing: list[str] = [] if classes is not None else ["InferenceClasses"]
+    for name in sorted({r.cluster for r in own if r.cluster}):
+        got = require(req, res, f"cluster.{name}", Selector(API, "InferenceCluster",
+                                                            match_name=name))
+        if got is None:
+            missing.append(f"InferenceCluster {name}")
+        else:
+            own_objs.extend(got)
+    if missing or classes is None:
+        return _waiting(res, own, desired, ", ".join(missing))
+
+    now = now_from(req.context)
+    request = request_from(req.composite, now)
+    matcher = PoolMatcher()
+    own_clusters = clusters_from(own_objs, classes)
+    steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
+    if steady is not None:
+        res.context[CONTEXT_KEY] = _decision_json(steady, own_clusters)
+        return res
+
+    # Phase 2: something needs placing: the whole fleet and the capacity ledger. When every
+    # cluster publishes its allocations (status.pools[].allocated), the ledger comes from the
+    # clusters and no ModelReplica is shipped; otherwise every ModelReplica is required.
+    all_clusters = require(req, res, "clusters", Selector.labels(API, "InferenceCluster", {}))
+    cache_ref = (req.spec.get("modelCacheRef") or {}).get("name")
+    cache: list[dict[str, Any]] | None = []
+    if cache_ref:
+        cache = require(req, res, "cache", Selector(API, "ModelCache", match_name=str(cache_ref),
+                                                    namespace=req.namespace))
+    if all_clusters is None or cache is None:
+        waiting = [w for w, v in (("InferenceClusters", all_clusters),
+                                  (f"ModelCache {cache_ref}", cache)) if v is None]
+        return _waiting(res, own, desired, ", ".join(waiting))
+    summarised = summary_usages(all_clusters, f"{req.namespace or ''}/{req.name}")
+    if summarised is None:
+        replicas = require(req, res, "replicas", Selector.labels(API, "ModelReplica", {}))
+        if replicas is None:
+            return _waiting(res, own, desired, "ModelReplicas")
+        usages = [usage_from(o) for o in replicas]
+    else:
+        usages = summarised
+    # Our own observed replicas count too, even before the API lists them.
+    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == "ModelReplica"]
+
+    fleet_clusters = clusters_from(all_clusters, classes)
+    if cache_ref and not cache:
+        d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
+                     blocked=("ModelCacheMissing",
+                              f"spec.modelCacheRef.name {cache_ref!r}: no ModelCache of that "
+                              f"name in namespace {req.namespace}"))
+        res.context[CONTEXT_KEY] = _decision_json(d, fleet_clusters)
+        return res
+    if cache_ref:
+        request = request_from(req.composite, now,
+                               footprint_from(cache[0], fleet_clusters.values()))
+    decision = core.place(request, Fleet(fleet_clusters, usages), own, matcher=matcher)
+    res.context[CONTEXT_KEY] = _decision_json(decision, fleet_clusters)
+    return res

@@ -130,7 +130,9 @@ class Engine:
                  client: FunctionClient) -> None:
         self.store = store
         self.client = client
-        self.events: list[Event] = []
+        # The events of each object's latest reconcile (older ones are superseded, as a user
+        # reading `kubectl describe` after convergence would see them).
+        self.events_by_object: dict[str, list[Event]] = {}
         self.round = 0
         self.xr_kinds: dict[tuple[str, str], Obj] = {}
         for xrd in xrds:
@@ -145,7 +147,12 @@ class Engine:
     # -- time ---------------------------------------------------------------------------------
     @property
     def now(self) -> str:
+        """The logical time of the current round (RFC 3339)."""
         return (EPOCH + ROUND * self.round).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def events(self) -> list[Event]:
+        return [e for k in sorted(self.events_by_object) for e in self.events_by_object[k]]
 
     # -- the fixed-point loop -------------------------------------------------------------------
     def xr_keys(self) -> list[Key]:
@@ -202,14 +209,16 @@ class Engine:
         context: dict[str, Any] = {"modelplane.ai/now": self.now}
         conditions: list[dict[str, Any]] = []
         ready_override = fnv1.READY_UNSPECIFIED
+        events = self.events_by_object.setdefault(describe(key), [])
+        events.clear()
         for step in (comp.get("spec") or {}).get("pipeline") or []:
             rsp = self._run_step(xr, observed, desired_xr, desired, context, step)
             fatal = [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
             for r in rsp.results:
                 sev = {fnv1.SEVERITY_FATAL: "Warning", fnv1.SEVERITY_WARNING: "Warning"}.get(
                     r.severity, "Normal")
-                self.events.append(Event(describe(key), sev, r.reason or "ComposeResources",
-                                         r.message))
+                events.append(Event(describe(key), sev, r.reason or "ComposeResources",
+                                    r.message))
             if fatal:
                 # Crossplane aborts the reconcile: nothing applied, nothing deleted.
                 xr.setdefault("status", {})

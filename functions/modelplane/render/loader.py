@@ -18,7 +18,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # (KEDA, Argo CD). Anything else is an unknown kind and an input error.
 KNOWN_GROUPS = frozenset({
     "", "apps", "batch", "rbac.authorization.k8s.io", "resource.k8s.io", "storage.k8s.io",
-    "networking.k8s.io", "policy", "autoscaling", "coordination.k8s.io",
+    "networking.k8s.io", "policy", "autoscaling", "coordination.k8s.io", "discovery.k8s.io",
     "apiextensions.crossplane.io", "pkg.crossplane.io", "protection.crossplane.io",
     "ops.crossplane.io",
     "kubernetes.m.crossplane.io", "helm.m.crossplane.io",

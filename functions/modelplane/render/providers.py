@@ -96,6 +96,10 @@ def _route(m: Obj, ok: bool) -> dict[str, Any]:
     return {"parents": parents}
 
 
+def _gateway_class(m: Obj, ok: bool) -> dict[str, Any]:
+    return {"conditions": [_cond("Accepted", ok, "Accepted", "InvalidParameters")]}
+
+
 REMOTE: dict[tuple[str, str], Rule] = {
     ("apps", "Deployment"): _deployment,
     ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"): _lws,
@@ -103,6 +107,7 @@ REMOTE: dict[tuple[str, str], Rule] = {
     ("batch", "Job"): _job,
     ("", "PersistentVolumeClaim"): _pvc,
     ("gateway.networking.k8s.io", "Gateway"): _gateway,
+    ("gateway.networking.k8s.io", "GatewayClass"): _gateway_class,
     ("gateway.networking.k8s.io", "HTTPRoute"): _route,
     ("gateway.networking.k8s.io", "GRPCRoute"): _route,
 }
@@ -142,7 +147,15 @@ def _at_provider(obj: Obj, ok: bool) -> dict[str, Any]:
     seed = _seed(obj)
     if kind == "Object":
         manifest = ((obj.get("spec") or {}).get("forProvider") or {}).get("manifest") or {}
-        return {"manifest": remote_status(manifest, ok)}
+        remote = remote_status(manifest, ok)
+        # Every inference cluster has the same in-cluster Gateway (modelplane-system/modelplane),
+        # but each cluster's load balancer has its own address: seed it with the Object, which
+        # is one per cluster, instead of the manifest's name.
+        mmeta = manifest.get("metadata") or {}
+        if (manifest.get("kind") == "Gateway" and ok and mmeta.get("name") == "modelplane"
+                and mmeta.get("namespace") == "modelplane-system"):
+            remote["status"]["addresses"] = [{"type": "IPAddress", "value": fake_ip(seed, 34)}]
+        return {"manifest": remote}
     if kind == "Release":
         return {"state": "deployed" if ok else "failed", "revision": 1}
     if kind == "Cluster" and group.startswith("container.gcp"):

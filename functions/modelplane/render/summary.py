@@ -78,19 +78,14 @@ def summarize(fleet: Fleet) -> str:
         lines += ["", "Conditions that are not True:", *problems]
     warnings = [e for e in fleet.engine.events if e.severity == "Warning"]
     if warnings:
-        lines += ["", "Warning events (last reconcile of each object):"]
-        seen: dict[str, str] = {}
-        for e in warnings:
-            seen[e.object] = f"  {e.object}: {e.reason}: {e.message}"
-        lines += sorted(set(seen.values()))
+        lines += ["", "Warning events (latest reconcile of each object):"]
+        lines += [f"  {e.object}: {e.reason}: {e.message}" for e in warnings]
     return "\n".join(lines) + "\n"
 
 
 def _capacity(fleet: Fleet) -> dict[tuple[str, str], str]:
     """Free devices per (cluster, pool), from the placement core when it provides a ledger."""
-    try:
-        from modelplane.placement import free_capacity  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
+    from modelplane.placement import free_capacity
+
     result: dict[tuple[str, str], str] = free_capacity(fleet.objects())
     return result

@@ -1,11 +1,347 @@
-"""InferenceCluster composition (step `compose-cluster`)."""
+"""InferenceCluster composition (step `compose-cluster`).
+
+One cluster of the fleet: its infrastructure (per source, see ``steps/cluster/``), one node pool
+per spec pool shaped by the pool's InferenceClass, the serving stack, deletion ordering, and the
+status the scheduler reads (docs/architecture.md, "Status contracts between kinds").
+
+Safety: a pool whose class is missing, unresolved, invalid or made for another cloud keeps its
+observed node pool and its last published status entry, and a condition names both the pool
+and the class. Any composed resource this step would otherwise stop returning is kept unless
+the spec asks for its removal (a pool deleted from spec.nodePools, credentials removed, no
+replicas left to protect).
+"""
 
 from __future__ import annotations
 
-from modelplane.common.pending import not_yet_implemented
-from modelplane.step import StepRequest, StepResult, step
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from modelplane import stack
+from modelplane.common.conditions import is_true
+from modelplane.common.names import dns_label
+from modelplane.step import (
+    Desired,
+    Resource,
+    Selector,
+    StepRequest,
+    StepResult,
+    mark_ready_from_observed,
+    require,
+    step,
+)
+from modelplane.steps import inferenceclass
+from modelplane.steps.cluster import aks, eks, existing, gke
+from modelplane.steps.cluster import stack as serving
+from modelplane.steps.cluster.common import (
+    CLUSTER_LABEL,
+    DEFAULT_PROVIDER_CONFIG,
+    Ctx,
+    Infra,
+    Pool,
+    pool_resource_name,
+)
+
+API = "modelplane.ai/v1alpha1"
+Composer = Callable[[Ctx, list[Pool], Mapping[str, Resource]], Infra]
+SOURCES: dict[str, Composer] = {
+    "GKE": gke.compose, "EKS": eks.compose, "AKS": aks.compose, "Existing": existing.compose}
+#: The cloud providers' ClusterProviderConfig API, composed when spec.credentials is set.
+CLOUD_PROVIDER_CONFIG = {"GKE": "gcp.m.upbound.io/v1beta1", "EKS": "aws.m.upbound.io/v1beta1",
+                         "AKS": "azure.m.upbound.io/v1beta1"}
+CLOUD_PC = "cloud-provider-config"
+PROTECT = "protect-hosted-replicas"
+# Resources that are ready once they exist: they have no Ready condition of their own.
+_READY_WHEN_OBSERVED = {"ClusterProviderConfig", "ProviderConfig", "Usage", "ClusterUsage"}
+
+
+def class_requirement(class_name: str) -> str:
+    return f"class-{class_name}"
+
+
+def _int(v: Any, default: int) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else default
 
 
 @step("compose-cluster", kinds=["InferenceCluster"])
 def compose(req: StepRequest) -> StepResult:
-    return not_yet_implemented(req, "compose-cluster")
+    res = StepResult()
+    name, spec = req.name, req.spec
+    raw_pools = [p for p in spec.get("nodePools") or [] if isinstance(p, Mapping)]
+
+    # Requirements first, identical on every call so Crossplane's loop stabilises.
+    class_names = sorted({str(p.get("className", "")) for p in raw_pools if p.get("className")})
+    classes = {cn: require(req, res, class_requirement(cn), Selector(API, "InferenceClass",
+                                                                   match_name=cn))
+               for cn in class_names}
+    replicas = require(req, res, "replicas",
+                       Selector.labels(API, "ModelReplica", {CLUSTER_LABEL: name}))
+
+    source = str((spec.get("cluster") or {}).get("source", ""))
+    credentials = spec.get("credentials") if isinstance(spec.get("credentials"), Mapping) else None
+    provider_config = {"kind": "ClusterProviderConfig", "name": DEFAULT_PROVIDER_CONFIG}
+    desired: dict[str, Desired] = {}
+    if credentials and source in CLOUD_PROVIDER_CONFIG:
+        pc = cloud_provider_config(name, source, spec, credentials)
+        desired[CLOUD_PC] = Desired(pc)
+        provider_config = {"kind": "ClusterProviderConfig", "name": pc["metadata"]["name"]}
+    ctx = Ctx(name=name, spec=spec, provider_config=provider_config)
+
+    composer = SOURCES.get(source)
+    block = (spec.get("cluster") or {}).get(source.lower()) if source else None
+    if composer is None or not isinstance(block, Mapping):
+        problem = (f"spec.cluster.source {source!r} is not one of {', '.join(SOURCES)}"
+                   if composer is None else
+                   f"spec.cluster.{source.lower()} is required when source is {source}")
+        return _halt(req, res, desired, problem, spec_pools={str(p.get("name")) for p in raw_pools})
+
+    pools, pool_problems, pending = resolve_pools(name, source, raw_pools, classes)
+    infra = composer(ctx, pools, req.observed)
+    pool_problems.update(infra.pool_problems)
+    if infra.problems:
+        return _halt(req, res, desired, "; ".join(infra.problems),
+                     spec_pools={str(p.get("name")) for p in raw_pools})
+
+    for rname, obj in {**infra.resources, **infra.pools}.items():
+        desired[rname] = Desired(obj)
+
+    stack_names: list[str] = []
+    if infra.kubeconfig is not None:
+        stack_res = serving.compose(ctx, infra, infra.resources)
+        reachable = infra.kubeconfig_from is None or is_true(
+            req.observed.get(infra.kubeconfig_from))
+        if reachable or any(n in req.observed for n in stack_res):
+            stack_names = sorted(stack_res)
+            for rname, obj in stack_res.items():
+                desired[rname] = Desired(obj)
+
+    if replicas:
+        desired[PROTECT] = Desired(protection(name, replicas))
+
+    spec_pools = {str(p.get("name")) for p in raw_pools}
+    _keep_unless_asked(req, desired, spec_pools, bool(credentials), replicas)
+    _mark_ready(req, desired)
+
+    # -- status ------------------------------------------------------------------------------
+    stack_ready = bool(stack_names) and all(
+        desired[n].ready == "True" for n in stack_names if n in desired)
+    address = gateway_address(req.observed.get("gateway"))
+    if stack_names:
+        res.status["providerConfigRef"] = serving.provider_config_refs(ctx)
+    if address:
+        res.status["gateway"] = {"address": address}
+    storage = infra.storage_class
+    if storage and "storage-class" in infra.cluster_objects and not is_true(
+            req.observed.get("storage-class")):
+        storage = None  # a composed StorageClass counts once it exists on the cluster
+    if storage:
+        res.status["storageClassName"] = storage
+    res.status["pools"] = pool_status(req, raw_pools, pools, infra, desired, stack_ready,
+                                      source == "Existing")
+
+    # -- conditions --------------------------------------------------------------------------
+    infra_ready = _report(res, "ClusterReady", desired, sorted(infra.resources),
+                          "Existing" if source == "Existing" else "Available")
+    pool_names = sorted(n for n in desired if n.startswith("nodepool-"))
+    pools_ready = _report(res, "NodePoolsReady", desired, pool_names,
+                          "Existing" if source == "Existing" else "Available")
+    if not stack_names:
+        res.condition("StackReady", "False", "WaitingForCluster",
+                      "the serving stack is installed once the cluster's kubeconfig exists")
+    elif not stack_ready:
+        _report(res, "StackReady", desired, stack_names, "Available")
+    elif not address:
+        res.condition("StackReady", "False", "WaitingForGatewayAddress",
+                      f"Gateway {stack.GATEWAY_NAMESPACE}/{stack.GATEWAY_NAME} "
+                      "has no address yet")
+    else:
+        res.condition("StackReady", "True", "Available",
+                      f"serving stack installed; gateway at {address}")
+    if pool_problems:
+        res.condition("ClassesResolved", "False", "ClassMismatch",
+                      "; ".join(pool_problems[p] for p in sorted(pool_problems)))
+    elif pending:
+        res.condition("ClassesResolved", "Unknown", "WaitingForClasses",
+                      f"waiting for InferenceClass(es) {', '.join(sorted(pending))}")
+    else:
+        res.condition("ClassesResolved", "True", "Resolved",
+                      f"{len(pools)} pool(s) resolved to their InferenceClasses")
+    if replicas:
+        res.condition("DeletionProtected", "True", "HostsReplicas",
+                      f"{len(replicas)} ModelReplica(s) run here; deleting this cluster is "
+                      "blocked until they are moved or deleted")
+    elif replicas is not None:
+        res.condition("DeletionProtected", "False", "NoReplicas", "no ModelReplica runs here")
+
+    res.desired = dict(sorted(desired.items()))
+    everything = all(d.ready == "True" for d in desired.values())
+    res.composite_ready = "True" if (infra_ready and pools_ready and stack_ready and address
+                                     and everything) else "False"
+    return res
+
+
+# -- pools --------------------------------------------------------------------------------------
+
+def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
+                  classes: Mapping[str, list[Resource] | None],
+                  ) -> tuple[list[Pool], dict[str, str], set[str]]:
+    """Join each spec pool with its class; problems (by pool) and pending classes otherwise."""
+    pools: list[Pool] = []
+    problems: dict[str, str] = {}
+    pending: set[str] = set()
+    seen: set[str] = set()
+    for raw in raw_pools:
+        pname, cname = str(raw.get("name", "")), str(raw.get("className", ""))
+        where = f"spec.nodePools[{pname}]"
+        if pname in seen:
+            problems[pname] = f"{where}.name {pname!r} is not unique"
+            continue
+        seen.add(pname)
+        lo, hi = _int(raw.get("minNodeCount"), 0), _int(raw.get("maxNodeCount"), -1)
+        count = _int(raw.get("nodeCount"), lo)
+        if hi < 0 or not lo <= hi or not lo <= count <= hi:
+            problems[pname] = (f"{where}: minNodeCount {lo}, nodeCount {count} and "
+                               f"maxNodeCount {raw.get('maxNodeCount')!r} must satisfy "
+                               "min <= count <= max")
+            continue
+        got = classes.get(cname)
+        if got is None:
+            pending.add(cname)
+            continue
+        if not got:
+            problems[pname] = (f"{where}.className {cname!r}: InferenceClass {cname!r} does not "
+                               f"exist (InferenceCluster {cluster!r} keeps the pool as it is)")
+            continue
+        cls_spec = got[0].get("spec") or {}
+        bad = inferenceclass.problems(cls_spec)
+        if bad:
+            problems[pname] = (f"{where}.className {cname!r}: InferenceClass {cname!r} is "
+                               f"invalid: {'; '.join(bad)}")
+            continue
+        provider = (cls_spec.get("provisioning") or {}).get("provider")
+        if source != "Existing" and provider != source:
+            what = f"provisions {provider} nodes" if provider else "has no provisioning block"
+            problems[pname] = (f"{where}.className {cname!r}: InferenceCluster {cluster!r} is "
+                               f"{source} but InferenceClass {cname!r} {what}")
+            continue
+        spot = raw.get("spot")
+        pools.append(Pool(
+            name=pname, class_name=cname, min_nodes=lo, max_nodes=hi, node_count=count,
+            zones=tuple(str(z) for z in raw.get("zones") or []),
+            spot=spot if isinstance(spot, bool) else None, class_spec=cls_spec,
+            devices=tuple(inferenceclass.resolve_devices(cls_spec))))
+    return pools, problems, pending
+
+
+def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: list[Pool],
+                infra: Infra, desired: Mapping[str, Desired], stack_ready: bool,
+                is_existing: bool) -> list[dict[str, Any]]:
+    """status.pools: resolved pools afresh; unresolved ones keep their last published entry."""
+    resolved = {p.name: p for p in pools}
+    previous = {str(p.get("name")): p for p in req.status.get("pools") or []
+                if isinstance(p, Mapping)}
+    out: list[dict[str, Any]] = []
+    for raw in raw_pools:
+        pname = str(raw.get("name", ""))
+        pool = resolved.get(pname)
+        if pool is None or pname in infra.pool_problems:
+            if pname in previous:
+                out.append(dict(previous[pname]))
+            continue
+        rname = infra.pool_resource.get(pname, "")
+        ready = stack_ready if is_existing else (
+            rname in desired and desired[rname].ready == "True")
+        entry: dict[str, Any] = {
+            "name": pname, "className": pool.class_name, "nodeCeiling": pool.max_nodes,
+            "minNodeCount": pool.min_nodes, "devices": [dict(d) for d in pool.devices],
+            "ready": ready}
+        cost = pool.class_spec.get("costPerNodeHour")
+        if cost:
+            entry["costPerNodeHour"] = str(cost)
+        out.append(entry)
+    return out
+
+
+# -- pieces -------------------------------------------------------------------------------------
+
+def cloud_provider_config(name: str, source: str, spec: Mapping[str, Any],
+                          credentials: Mapping[str, Any]) -> Resource:
+    """The cloud provider's ClusterProviderConfig reading spec.credentials' Secret."""
+    ref = credentials.get("secretRef") or {}
+    body: dict[str, Any] = {"credentials": {"source": "Secret", "secretRef": {
+        "name": str(ref.get("name", "")), "namespace": str(ref.get("namespace", "")),
+        "key": str(ref.get("key") or "credentials")}}}
+    if source == "GKE":
+        body["projectID"] = str(((spec.get("cluster") or {}).get("gke") or {}).get("project", ""))
+    return {"apiVersion": CLOUD_PROVIDER_CONFIG[source], "kind": "ClusterProviderConfig",
+            "metadata": {"name": dns_label(name, source.lower()),
+                         "labels": {CLUSTER_LABEL: name}},
+            "spec": body}
+
+
+def protection(name: str, replicas: list[Resource]) -> Resource:
+    """A ClusterUsage that blocks deleting this InferenceCluster while replicas run on it."""
+    return {"apiVersion": "protection.crossplane.io/v1beta1", "kind": "ClusterUsage",
+            "metadata": {"name": dns_label(name, "hosts-replicas"),
+                         "labels": {CLUSTER_LABEL: name}},
+            "spec": {"of": {"apiVersion": API, "kind": "InferenceCluster",
+                            "resourceRef": {"name": name}},
+                     "reason": "ModelReplicas run on this InferenceCluster; move or delete "
+                               "them first"}}
+
+
+def gateway_address(observed: Resource | None) -> str | None:
+    """The in-cluster Gateway's first address, as provider-kubernetes observed it."""
+    manifest = (((observed or {}).get("status") or {}).get("atProvider") or {}).get("manifest")
+    for a in ((manifest or {}).get("status") or {}).get("addresses") or []:
+        if isinstance(a, Mapping) and a.get("value"):
+            return str(a["value"])
+    return None
+
+
+def _keep_unless_asked(req: StepRequest, desired: dict[str, Desired], spec_pools: set[str],
+                       has_credentials: bool, replicas: list[Resource] | None) -> None:
+    """Keep every observed resource not desired now, unless the spec asked for its removal."""
+    for rname in sorted(set(req.observed) - set(desired)):
+        if rname.startswith("nodepool-") and rname.removeprefix("nodepool-") not in spec_pools:
+            continue  # the pool was removed from spec.nodePools
+        if rname == CLOUD_PC and not has_credentials:
+            continue  # spec.credentials was removed: MRs fall back to the default config
+        if rname == PROTECT and replicas is not None and not replicas:
+            continue  # no replica is hosted any more
+        desired.update(req.keep_observed([rname]))
+
+
+def _mark_ready(req: StepRequest, desired: dict[str, Desired]) -> None:
+    for rname, d in desired.items():
+        if d.resource.get("kind") in _READY_WHEN_OBSERVED:
+            d.ready = "True" if rname in req.observed else "False"
+    mark_ready_from_observed(req, desired)
+    for d in desired.values():
+        if d.ready == "Unspecified":
+            d.ready = "False"
+
+
+def _report(res: StepResult, type_: str, desired: Mapping[str, Desired], names: list[str],
+            reason: str) -> bool:
+    """Set a readiness condition over the named resources; True when all are ready."""
+    waiting = [n for n in names if n in desired and desired[n].ready != "True"]
+    if waiting:
+        res.condition(type_, "False", "Creating", f"not ready yet: {', '.join(waiting)}")
+        return False
+    res.condition(type_, "True", reason, f"{len(names)} resource(s) ready" if names else
+                  "nothing to provision")
+    return True
+
+
+def _halt(req: StepRequest, res: StepResult, desired: dict[str, Desired], problem: str,
+          spec_pools: set[str]) -> StepResult:
+    """Unusable spec: compose nothing new, keep everything observed, say why."""
+    _keep_unless_asked(req, desired, spec_pools, CLOUD_PC in desired, None)
+    _mark_ready(req, desired)
+    res.desired = dict(sorted(desired.items()))
+    res.condition("ClusterReady", "False", "InvalidSpec", problem)
+    res.composite_ready = "False"
+    return res
+
+
+__all__ = ["compose", "pool_resource_name"]

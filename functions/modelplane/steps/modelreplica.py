@@ -1,11 +1,261 @@
-"""ModelReplica composition (step `compose-replica`)."""
+"""ModelReplica composition (step `compose-replica`): engine workloads on the replica's cluster.
+
+A ModelReplica is one placed replica of a ModelDeployment, pinned to an InferenceCluster and, per
+engine member, to a node pool with resolved DRA device requests. This step turns it into
+provider-kubernetes Objects on that cluster's ProviderConfig:
+
+- the replica's namespace on the cluster (created, never deleted: it is shared);
+- per claiming member a ResourceClaimTemplate with the member's device requests and CEL verbatim;
+- per engine a Deployment (Standalone) or a LeaderWorkerSet (Leader + Worker);
+- a Service, an HTTPRoute on the cluster gateway and, for PrefillDecode, an InferencePool.
+
+Readiness comes from the remote objects through provider-kubernetes readiness policies; the
+conditions WorkloadsReady and ExposureReady say which part is not ready, and Resolved says which
+input is missing. See docs/workloads.md.
+"""
 
 from __future__ import annotations
 
-from modelplane.common.pending import not_yet_implemented
-from modelplane.step import StepRequest, StepResult, step
+from typing import Any
+
+from modelplane.common import conditions
+from modelplane.step import (
+    Desired,
+    Selector,
+    StepRequest,
+    StepResult,
+    mark_ready_from_observed,
+    require,
+    step,
+)
+from modelplane.steps import modelcache
+from modelplane.steps.replica import claims, exposure, naming, objects, pods, workloads
+from modelplane.steps.replica.spec import Replica, SpecError, parse
+
+API_VERSION = "modelplane.ai/v1alpha1"
+REQ_CLUSTER = "cluster"
+REQ_CACHE = "modelcache"
+
+# Composition resource names (stable keys of the desired map).
+RES_NAMESPACE = "namespace"
+RES_SERVICE = "service"
+RES_ROUTE = "route"
+RES_POOL = "inference-pool"
+
+
+def _workload_res(engine: str) -> str:
+    return f"workload-{engine}"
+
+
+def _claims_res(engine: str, role: str) -> str:
+    return f"claims-{engine}-{role.lower()}"
 
 
 @step("compose-replica", kinds=["ModelReplica"])
 def compose(req: StepRequest) -> StepResult:
-    return not_yet_implemented(req, "compose-replica")
+    res = StepResult()
+    # Requirements depend only on the spec, so they are the same on every call of the loop.
+    cluster_name = req.spec.get("cluster")
+    clusters = (require(req, res, REQ_CLUSTER, Selector(API_VERSION, "InferenceCluster",
+                                                       match_name=str(cluster_name)))
+                if isinstance(cluster_name, str) and cluster_name else None)
+    cache_name = (req.spec.get("modelCacheRef") or {}).get("name")
+    caches = (require(req, res, REQ_CACHE, Selector(API_VERSION, "ModelCache",
+                                                   match_name=str(cache_name),
+                                                   namespace=req.namespace))
+              if isinstance(cache_name, str) and cache_name else None)
+
+    try:
+        replica = parse(req.composite)
+    except SpecError as exc:
+        return _hold(req, res, "InvalidSpec", f"{exc.path}: {exc.message}")
+
+    if clusters is None:
+        return _hold(req, res, "ClusterPending",
+                     f"waiting for InferenceCluster {replica.cluster!r} (spec.cluster)",
+                     warn=False)
+    if not clusters:
+        return _hold(req, res, "ClusterNotFound",
+                     f"InferenceCluster {replica.cluster!r} (spec.cluster) does not exist")
+    cluster = clusters[0]
+    cstatus = cluster.get("status") or {}
+    pc_raw = (cstatus.get("providerConfigRef") or {}).get("kubernetes") or {}
+    if not pc_raw.get("name"):
+        return _hold(req, res, "ProviderConfigUnresolved",
+                     f"InferenceCluster {replica.cluster!r} has no "
+                     "status.providerConfigRef.kubernetes yet")
+    pc = objects.ProviderConfigRef(kind=str(pc_raw.get("kind") or "ClusterProviderConfig"),
+                                   name=str(pc_raw["name"]))
+
+    cached_repo: str | None = None
+    if any(pods.wants_cached_model(replica, m) for e in replica.engines for m in e.members):
+        # vLLM needs the cached repository's path in its flags, so the cache must be read.
+        if caches is None:
+            return _hold(req, res, "ModelCachePending",
+                         f"waiting for ModelCache {replica.cache!r} (spec.modelCacheRef.name)",
+                         warn=False)
+        if not caches:
+            return _hold(req, res, "ModelCacheNotFound",
+                         f"ModelCache {replica.cache!r} (spec.modelCacheRef.name) does not exist "
+                         f"in namespace {replica.namespace!r}")
+        source = (caches[0].get("spec") or {}).get("source") or {}
+        repo = (source.get("huggingFace") or {}).get("repo")
+        if not repo:
+            return _hold(req, res, "ModelCacheInvalid",
+                         f"ModelCache {replica.cache!r} has no spec.source.huggingFace.repo")
+        cached_repo = str(repo)
+
+    gateway_address = (cstatus.get("gateway") or {}).get("address")
+    res.desired = build(replica, pc, cached_repo)
+    mark_ready_from_observed(req, res.desired)
+    res.condition("Resolved", "True", "Resolved",
+                  f"InferenceCluster {replica.cluster!r} via {pc.kind} {pc.name!r}")
+    _report(req, res, tuple(e.name for e in replica.engines),
+            pd=replica.mode == "PrefillDecode", gateway_address=gateway_address)
+
+    res.status["cluster"] = replica.cluster
+    addr = exposure.address(str(gateway_address) if gateway_address else None,
+                            replica.namespace, replica.name)
+    if addr is not None:
+        res.status["address"] = addr
+    else:
+        res.composite_ready = "False"  # running but unreachable is not ready
+    return res
+
+
+def build(replica: Replica, pc: objects.ProviderConfigRef,
+          cached_repo: str | None) -> dict[str, Desired]:
+    """Every Object of the replica, keyed by composition resource name."""
+    ns = replica.namespace
+    base = naming.replica_labels(replica.deployment, replica.name)
+    obj_labels = {**base, naming.CLUSTER_LABEL: naming.label_value(replica.cluster)}
+    desired: dict[str, Desired] = {}
+
+    def put(res_name: str, what: tuple[str, ...], manifest: dict[str, Any], **kw: Any) -> None:
+        name = naming.object_name(replica.name, *what)
+        desired[res_name] = Desired(objects.wrap(name, ns, obj_labels, pc, manifest, **kw))
+
+    # The remote namespace convention shared with ModelCache (docs/caching.md): the manifest is
+    # just the Namespace, identical for every composite ensuring it, and never deleted.
+    desired[RES_NAMESPACE] = Desired(objects.wrap(
+        modelcache.namespace_object_name("ModelReplica", replica.name, replica.cluster), ns,
+        obj_labels, pc, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        management_policies=list(modelcache.NAMESPACE_POLICIES)))
+
+    pd = replica.mode == "PrefillDecode"
+    pool_name = naming.inference_pool(replica.name) if pd else None
+    for engine in replica.engines:
+        labels = {**base, naming.ENGINE_LABEL: engine.name}
+        templates: dict[str, dict[str, Any]] = {}
+        for member in engine.members:
+            rct_name = naming.claim_template(replica.name, engine.name, member.role)
+            rct = claims.claim_template(rct_name, ns, labels, member)
+            if rct is not None:
+                put(_claims_res(engine.name, member.role),
+                    ("claims", engine.name, member.role.lower()), rct)
+            templates[member.role] = pods.pod_template(
+                replica, engine, member, claim_template=rct_name if rct is not None else None,
+                inference_pool=pool_name, cached_repo=cached_repo)
+        wname = naming.workload(replica.name, engine.name)
+        selector = pods.selector_labels(replica, engine)
+        if engine.multi_node:
+            manifest = workloads.leader_worker_set(wname, ns, labels, engine,
+                                                   templates["Leader"], templates["Worker"])
+        else:
+            manifest = workloads.deployment(wname, ns, labels, engine, selector,
+                                            templates["Standalone"])
+        put(_workload_res(engine.name), ("workload", engine.name), manifest,
+            ready_query=objects.available_query())
+
+    first = replica.engines[0]
+    serving = next(m for m in first.members if m.serves)
+    port = pods.member_port(serving)
+    svc_name = naming.service(replica.name)
+    svc_selector = {naming.REPLICA_LABEL: naming.label_value(replica.name),
+                    naming.SERVING_LABEL: "true"}
+    if pd:
+        # Direct access without the picker goes to decode pods, which serve whole requests.
+        svc_selector["llm-d.ai/role"] = "decode"
+    put(RES_SERVICE, ("service",), exposure.service(svc_name, ns, base, svc_selector, port))
+    backend = exposure.service_backend(svc_name, port)
+    if pd and pool_name is not None:
+        put(RES_POOL, ("inferencepool",), exposure.inference_pool(
+            pool_name, ns, base, {naming.INFERENCE_POOL_LABEL: pool_name}, port,
+            naming.endpoint_picker(replica.name)))
+        backend = exposure.pool_backend(pool_name)
+    put(RES_ROUTE, ("route",), exposure.http_route(
+        naming.route(replica.name), ns, base,
+        exposure.path_prefix(replica.namespace, replica.name), backend),
+        ready_query=objects.route_accepted_query())
+    return desired
+
+
+def _hold(req: StepRequest, res: StepResult, reason: str, message: str,
+          warn: bool = True) -> StepResult:
+    """Keep what exists, say which input is missing, compose nothing new."""
+    res.desired = req.keep_observed()
+    mark_ready_from_observed(req, res.desired)
+    kept = len(res.desired)
+    res.condition("Resolved", "False", reason,
+                  message + (f"; keeping {kept} existing object(s) unchanged" if kept else ""))
+    if warn:
+        res.event("Warning", message, reason)
+    _report(req, res, tuple(_engine_names(req)), pd=RES_POOL in res.desired)
+    res.status["cluster"] = str(req.spec.get("cluster", ""))
+    if req.status.get("address"):
+        res.status["address"] = req.status["address"]
+    return res
+
+
+def _engine_names(req: StepRequest) -> list[str]:
+    return sorted(str(e.get("name")) for e in req.spec.get("engines") or []
+                  if isinstance(e, dict) and e.get("name"))
+
+
+def _describe(req: StepRequest, res_name: str, desired: Desired | None) -> str | None:
+    """Why one composed Object is not ready, or None when it is."""
+    if desired is None:
+        return "not composed"
+    if desired.ready == "True":
+        return None
+    obs = req.observed.get(res_name)
+    manifest = (desired.resource.get("spec") or {}).get("forProvider", {}).get("manifest", {})
+    what = f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')}"
+    if obs is None:
+        return f"{what} is not created yet"
+    remote = objects.remote_manifest(obs)
+    rstatus = remote.get("status") or {}
+    avail = next((c for c in rstatus.get("conditions") or []
+                  if isinstance(c, dict) and c.get("type") == "Available"), None)
+    if avail is not None and avail.get("status") != "True":
+        ready = rstatus.get("readyReplicas", 0)
+        want = rstatus.get("replicas", (manifest.get("spec") or {}).get("replicas", 1))
+        return (f"{what} is not Available ({avail.get('reason', 'unknown')}, "
+                f"{ready}/{want} ready)")
+    cond = conditions.get(obs, "Ready")
+    reason = (cond or {}).get("reason") or "no Ready condition yet"
+    return f"{what} is not ready ({reason})"
+
+
+def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: bool,
+            gateway_address: Any = ...) -> None:
+    """WorkloadsReady and ExposureReady from the (desired or kept) Objects.
+
+    ``gateway_address`` is checked only when given (not while an input is missing).
+    """
+    d = res.desired
+    bad = [f"engine {e}: {why}" for e in sorted(engines)
+           if (why := _describe(req, _workload_res(e), d.get(_workload_res(e)))) is not None]
+    if bad:
+        res.condition("WorkloadsReady", "False", "Unavailable", "; ".join(bad))
+    else:
+        res.condition("WorkloadsReady", "True", "Available",
+                      f"{len(engines)} engine workload(s) available")
+    parts = [RES_SERVICE, RES_ROUTE] + ([RES_POOL] if pd else [])
+    bad = [why for p in parts if (why := _describe(req, p, d.get(p))) is not None]
+    if gateway_address is not ... and not gateway_address:
+        bad.append("the cluster's gateway has no address yet (status.gateway.address)")
+    if bad:
+        res.condition("ExposureReady", "False", "Unavailable", "; ".join(bad))
+    else:
+        res.condition("ExposureReady", "True", "Routed", "route accepted by the cluster gateway")

@@ -1,0 +1,318 @@
+"""Reading Kubernetes objects (plain dicts) into the scheduler's model.
+
+Tolerant by design: a malformed field degrades to a conservative value (no devices, not ready)
+rather than an exception, because bad input must become a condition, never a crash. Schema
+validation at admission already rejects most of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from modelplane.common import conditions, selectors
+from modelplane.placement.model import (
+    Assignment,
+    Cluster,
+    DeviceRequest,
+    DeviceShape,
+    Engine,
+    Member,
+    Pool,
+    Replica,
+    Request,
+    Taint,
+    Toleration,
+    Usage,
+    Vector,
+)
+
+ORDINAL_ANNOTATION = "modelplane.ai/ordinal"
+DEPLOYMENT_LABEL = "modelplane.ai/deployment"
+CLUSTER_LABEL = "modelplane.ai/cluster"
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _d(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _l(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _int(v: Any, default: int) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_duration(text: str, default: timedelta = timedelta(minutes=5)) -> timedelta:
+    """A Go-style duration (``5m``, ``1h30m``, ``90s``); the default when unparseable."""
+    parts = _DURATION.findall(text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return default
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An RFC 3339 timestamp, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def now_from(context: Mapping[str, Any]) -> datetime:
+    """The pipeline's notion of now (``modelplane.ai/now``), else the wall clock."""
+    return parse_time(context.get("modelplane.ai/now")) or datetime.now(UTC)
+
+
+# -- classes and clusters ---------------------------------------------------------------------
+
+def class_devices(cls: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A class's device entries with defaults applied (status.devices when published)."""
+    published = _l(_d(cls.get("status")).get("devices"))
+    raw = published or _l(_d(cls.get("spec")).get("devices"))
+    out = []
+    for d in raw:
+        if not isinstance(d, dict) or not d.get("name") or not d.get("driver"):
+            continue
+        e = dict(d)
+        e.setdefault("claim", "DRA")
+        e.setdefault("count", 1)
+        if e["claim"] == "DRA":
+            e.setdefault("deviceClassName", e["driver"])
+        out.append(e)
+    return out
+
+
+def _shape(entry: Mapping[str, Any]) -> DeviceShape:
+    return DeviceShape(
+        name=str(entry.get("name")), driver=str(entry.get("driver")),
+        claim=str(entry.get("claim") or "DRA"),
+        device_class_name=str(entry.get("deviceClassName") or entry.get("driver")),
+        count=max(_int(entry.get("count"), 1), 0),
+        raw=entry, key=json.dumps(entry, sort_keys=True, separators=(",", ":")))
+
+
+def _cost(v: Any) -> Decimal | None:
+    if v is None:
+        return None
+    try:
+        c = Decimal(str(v))
+    except InvalidOperation:
+        return None
+    return c if c.is_finite() else None
+
+
+def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]]) -> Cluster:
+    """An InferenceCluster as placement sees it: status.pools, else spec.nodePools + classes."""
+    meta = _d(obj.get("metadata"))
+    spec, status = _d(obj.get("spec")), _d(obj.get("status"))
+    pools: list[Pool] = []
+    published = [p for p in _l(status.get("pools")) if isinstance(p, dict)]
+    if published:
+        for p in published:
+            pools.append(Pool(
+                name=str(p.get("name", "")), class_name=str(p.get("className", "")),
+                node_ceiling=max(_int(p.get("nodeCeiling"), 0), 0),
+                devices=tuple(_shape(d) for d in class_devices({"spec": {"devices":
+                                                                        p.get("devices")}})),
+                cost=_cost(p.get("costPerNodeHour")), ready=bool(p.get("ready", True))))
+    else:
+        for p in _l(spec.get("nodePools")):
+            if not isinstance(p, dict):
+                continue
+            cname = str(p.get("className", ""))
+            cls = classes.get(cname)
+            ceiling = _int(p.get("maxNodeCount", p.get("nodeCount")), 0)
+            if cls is None:
+                pools.append(Pool(str(p.get("name", "")), cname, max(ceiling, 0), (),
+                                  problem=f"InferenceClass {cname!r} (spec.nodePools"
+                                          f"[{p.get('name')}].className) does not exist"))
+                continue
+            pools.append(Pool(
+                name=str(p.get("name", "")), class_name=cname, node_ceiling=max(ceiling, 0),
+                devices=tuple(_shape(d) for d in class_devices(cls)),
+                cost=_cost(_d(cls.get("spec")).get("costPerNodeHour"))))
+    ready = conditions.get(obj, "Ready")
+    is_ready = bool(ready and ready.get("status") == "True")
+    since = None if is_ready or ready is None else parse_time(ready.get("lastTransitionTime"))
+    taints = tuple(Taint(str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "")))
+                   for t in _l(spec.get("taints")) if isinstance(t, dict))
+    labels = {str(k): str(v) for k, v in _d(meta.get("labels")).items()}
+    return Cluster(name=str(meta.get("name", "")), labels=labels, taints=taints, ready=is_ready,
+                   not_ready_since=since, pools=tuple(sorted(pools, key=lambda p: p.name)))
+
+
+def clusters_from(objs: Iterable[Mapping[str, Any]],
+                  classes: Iterable[Mapping[str, Any]]) -> dict[str, Cluster]:
+    by_name = {str(_d(c.get("metadata")).get("name")): c for c in classes}
+    out: dict[str, Cluster] = {}
+    for o in objs:
+        c = cluster_from(o, by_name)
+        if c.name:
+            out[c.name] = c
+    return out
+
+
+# -- deployments and replicas -----------------------------------------------------------------
+
+def request_from(md: Mapping[str, Any], now: datetime | None = None,
+                 footprint: frozenset[str] | None = None) -> Request:
+    """A ModelDeployment as a placement request."""
+    meta, spec = _d(md.get("metadata")), _d(md.get("spec"))
+    engines: list[Engine] = []
+    for e in _l(spec.get("engines")):
+        if not isinstance(e, dict):
+            continue
+        members: list[Member] = []
+        for m in _l(e.get("members")):
+            if not isinstance(m, dict):
+                continue
+            role = str(m.get("role", "Standalone"))
+            pods = max(_int(_d(m.get("worker")).get("nodes"), 1), 1) if role == "Worker" else 1
+            devs = tuple(
+                DeviceRequest(str(d.get("name", "")), max(_int(d.get("count"), 1), 1),
+                              tuple(str(s.get("cel", "")) for s in _l(d.get("selectors"))
+                                    if isinstance(s, dict)))
+                for d in _l(_d(m.get("nodeSelector")).get("devices")) if isinstance(d, dict))
+            members.append(Member(role, pods, devs))
+        engines.append(Engine(str(e.get("name", "")), max(_int(e.get("copies"), 1), 1),
+                              tuple(members)))
+    placement = _d(spec.get("placement"))
+    tolerations = tuple(
+        Toleration(str(t.get("key", "")), str(t.get("operator", "Equal")),
+                   str(t.get("value", "")), str(t.get("effect", "")))
+        for t in _l(spec.get("tolerations")) if isinstance(t, dict))
+    selector = spec.get("clusterSelector")
+    return Request(
+        namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""),
+        replicas=max(_int(spec.get("replicas", 1), 1), 0), engines=tuple(engines),
+        cluster_selector=selector if isinstance(selector, dict) else None,
+        tolerations=tolerations, spread_key=str(placement.get("spreadTopologyKey") or ""),
+        failover_window=parse_duration(str(placement.get("failoverWindow") or "5m")),
+        footprint=footprint, now=now)
+
+
+def _member_pods(m: Mapping[str, Any], copies: int) -> tuple[str, Vector, int]:
+    vec: dict[str, int] = {}
+    for d in _l(m.get("devices")):
+        if isinstance(d, dict) and d.get("name"):
+            vec[str(d["name"])] = vec.get(str(d["name"]), 0) + max(_int(d.get("count"), 1), 0)
+    pods = max(_int(_d(m.get("worker")).get("nodes"), 1), 1) if m.get("role") == "Worker" else 1
+    return str(m.get("pool", "")), tuple(sorted(vec.items())), pods * copies
+
+
+def usage_from(obj: Mapping[str, Any]) -> Usage:
+    """A ModelReplica's device consumption for the ledger."""
+    meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
+    pods: list[tuple[str, Vector, int]] = []
+    for e in _l(spec.get("engines")):
+        if not isinstance(e, dict):
+            continue
+        copies = max(_int(e.get("copies"), 1), 1)
+        for m in _l(e.get("members")):
+            if isinstance(m, dict):
+                pods.append(_member_pods(m, copies))
+    return Usage(str(meta.get("namespace") or ""), str(meta.get("name") or ""),
+                 str(spec.get("cluster", "")), tuple(pods))
+
+
+def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
+    """This deployment's own ModelReplicas, each in its slot (ordinal)."""
+    out: list[Replica] = []
+    loose: list[Replica] = []
+    for obj in objs:
+        meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
+        assignments = tuple(
+            Assignment(str(e.get("name", "")), str(m.get("role", "")), str(m.get("pool", "")))
+            for e in _l(spec.get("engines")) if isinstance(e, dict)
+            for m in _l(e.get("members")) if isinstance(m, dict))
+        ordinal = _int(_d(meta.get("annotations")).get(ORDINAL_ANNOTATION), -1)
+        r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
+                    assignments, ready=conditions.is_true(obj, "Ready"))
+        (out if ordinal >= 0 else loose).append(r)
+    # Replicas without a readable ordinal take the lowest free ones, in name order.
+    used = {r.ordinal for r in out}
+    nxt = 0
+    for r in sorted(loose, key=lambda r: r.name):
+        while nxt in used:
+            nxt += 1
+        r.ordinal = nxt
+        used.add(nxt)
+    return out + loose
+
+
+def footprint_from(cache: Mapping[str, Any], clusters: Iterable[Cluster]) -> frozenset[str]:
+    """Clusters a ModelCache stages weights on: its status, else its clusterSelector."""
+    published = [c for c in _l(_d(cache.get("status")).get("clusters")) if isinstance(c, dict)]
+    if published:
+        return frozenset(str(c.get("name")) for c in published if c.get("phase") != "Failed")
+    sel = _d(cache.get("spec")).get("clusterSelector")
+    return frozenset(c.name for c in clusters
+                     if selectors.matches(sel if isinstance(sel, dict) else None, c.labels))
+
+
+# -- the compact ledger -----------------------------------------------------------------------
+
+def allocation_summary(replicas: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per pool, the pods a cluster's ModelReplicas claim, grouped by owning deployment.
+
+    This is what an InferenceCluster publishes as ``status.pools[].allocated`` so placement
+    can read the whole fleet's ledger from the clusters alone (a few entries per cluster)
+    instead of every ModelReplica in full.
+    """
+    groups: dict[tuple[str, str, Vector], int] = {}
+    for obj in replicas:
+        meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
+        owner = f"{meta.get('namespace') or ''}/{spec.get('deployment') or ''}"
+        for pool, demand, count in usage_from(obj).pods:
+            if demand:
+                key = (pool, owner, demand)
+                groups[key] = groups.get(key, 0) + count
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (pool, owner, demand), pods in sorted(groups.items()):
+        out.setdefault(pool, []).append({
+            "owner": owner, "pods": pods,
+            "devices": [{"name": n, "count": c} for n, c in demand]})
+    return out
+
+
+def summary_usages(clusters: Iterable[Mapping[str, Any]],
+                   skip_owner: str) -> list[Usage] | None:
+    """The ledger from published ``status.pools[].allocated``; None unless every pool has it.
+
+    Entries of ``skip_owner`` ("namespace/deployment") are left out: the caller adds that
+    deployment's own replicas from its observed state, which is fresher.
+    """
+    out: list[Usage] = []
+    for obj in clusters:
+        name = str(_d(obj.get("metadata")).get("name", ""))
+        pools = [p for p in _l(_d(obj.get("status")).get("pools")) if isinstance(p, dict)]
+        if not pools and _l(_d(obj.get("spec")).get("nodePools")):
+            return None
+        for p in pools:
+            allocated = p.get("allocated")
+            if not isinstance(allocated, list):
+                return None
+            for i, a in enumerate(allocated):
+                if not isinstance(a, dict) or a.get("owner") == skip_owner:
+                    continue
+                demand = tuple(sorted((str(d.get("name")), max(_int(d.get("count"), 1), 0))
+                                      for d in _l(a.get("devices")) if isinstance(d, dict)))
+                out.append(Usage(str(a.get("owner", "")), f"{name}/{p.get('name')}#{i}", name,
+                                 ((str(p.get("name", "")), demand,
+                                   max(_int(a.get("pods"), 0), 0)),)))
+    return out

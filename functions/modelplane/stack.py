@@ -1,0 +1,88 @@
+"""The serving stack every InferenceCluster gets: charts, versions and fixed names, pinned once.
+
+Everything that says *which* software runs on an inference cluster lives here, so an upgrade
+of the fleet is a one-line change reviewed in one place. A cluster can still override a chart
+version through ``spec.stack.<component>.version`` (see :func:`charts`).
+
+Fixed names (the in-cluster Gateway, its namespace and class) are contracts with the steps that
+expose replicas through the gateway, so they are constants here rather than literals there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+#: The Gateway API Gateway on every inference cluster that replicas are exposed through.
+GATEWAY_NAME = "modelplane"
+#: Its namespace; the gateway controller is installed into the same namespace.
+GATEWAY_NAMESPACE = "modelplane-system"
+#: The GatewayClass the Gateway uses (served by the gateway controller chart below).
+GATEWAY_CLASS_NAME = "modelplane"
+#: Envoy Gateway's controller name, which a GatewayClass must name to be served by it.
+GATEWAY_CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
+#: The HTTP listener replicas' routes attach to.
+GATEWAY_LISTENER = "http"
+GATEWAY_PORT = 80
+
+#: The DeviceClass the NVIDIA DRA driver chart installs; classes name it as their driver.
+NVIDIA_DEVICE_CLASS = "gpu.nvidia.com"
+#: The taint every provisioned GPU node carries, so only GPU workloads land there.
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "present"
+
+#: Node label the NVIDIA DRA driver's kubelet plugin selects GPU nodes by.
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One Helm chart of the serving stack, as a provider-helm Release installs it."""
+
+    component: str  # the key under spec.stack that overrides its version
+    release: str  # the Helm release name on the cluster
+    name: str
+    repository: str
+    version: str
+    namespace: str
+
+
+#: The pinned charts. ``component`` matches the XRD's spec.stack keys.
+DRA_DRIVER = Chart(
+    component="draDriver",
+    release="nvidia-dra-driver-gpu",
+    name="nvidia-dra-driver-gpu",
+    repository="https://helm.ngc.nvidia.com/nvidia",
+    version="25.8.0",
+    namespace="nvidia-dra-driver-gpu",
+)
+LEADER_WORKER_SET = Chart(
+    component="leaderWorkerSet",
+    release="lws",
+    name="lws",
+    repository="oci://registry.k8s.io/lws/charts",
+    version="0.7.0",
+    namespace="lws-system",
+)
+GATEWAY = Chart(
+    component="gateway",
+    release="envoy-gateway",
+    name="gateway-helm",
+    repository="oci://docker.io/envoyproxy",
+    version="v1.5.0",
+    namespace=GATEWAY_NAMESPACE,
+)
+
+CHARTS: tuple[Chart, ...] = (DRA_DRIVER, LEADER_WORKER_SET, GATEWAY)
+
+
+def charts(overrides: Mapping[str, Any] | None = None) -> tuple[Chart, ...]:
+    """The stack's charts with the cluster's ``spec.stack`` version overrides applied."""
+    overrides = overrides or {}
+    out: list[Chart] = []
+    for chart in CHARTS:
+        o = overrides.get(chart.component)
+        version = o.get("version") if isinstance(o, Mapping) else None
+        out.append(replace(chart, version=str(version)) if version else chart)
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""Per-source InferenceCluster composers (gke, eks, aks, existing) and the serving stack."""

@@ -1,0 +1,216 @@
+"""EKS: a VPC over two AZs, IAM roles, the control plane, a system node group, GPU node groups.
+
+Kinds (namespaced v2 provider-upjet-aws): ec2 VPC, two public Subnets, InternetGateway,
+RouteTable + default Route + associations; iam Roles and RolePolicyAttachments for the control
+plane and the nodes; eks Cluster, ClusterAuth (the kubeconfig connection secret, its token
+refreshed by the provider), NodeGroups; and EFS (FileSystem, MountTargets, an NFS security
+group, the EFS CSI add-on) behind an ``efs-sc`` StorageClass for model caches.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from modelplane import stack
+from modelplane.step import Resource
+from modelplane.steps.cluster.common import (
+    DEFAULT_KUBERNETES_VERSION,
+    Ctx,
+    Infra,
+    Pool,
+    managed,
+    pool_resource_name,
+    ref,
+)
+
+EC2 = "ec2.aws.m.upbound.io/v1beta1"
+IAM = "iam.aws.m.upbound.io/v1beta1"
+EKS = "eks.aws.m.upbound.io/v1beta1"
+EFS = "efs.aws.m.upbound.io/v1beta1"
+
+AZ_SUFFIXES = ("a", "b")  # EKS requires subnets in at least two availability zones
+GPU_AMI = "AL2023_x86_64_NVIDIA"
+STANDARD_AMI = "AL2023_x86_64_STANDARD"
+SYSTEM_INSTANCE_TYPE = "m6i.xlarge"
+SYSTEM_MIN, SYSTEM_MAX, SYSTEM_DESIRED = 1, 3, 2
+STORAGE_CLASS = "efs-sc"
+
+_POLICY = "arn:aws:iam::aws:policy/"
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
+                 "AmazonEC2ContainerRegistryReadOnly",
+                 "service-role/AmazonEFSCSIDriverPolicy")
+
+
+def _assume(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service},
+        "Action": "sts:AssumeRole"}]}, sort_keys=True)
+
+
+def subnet_cidrs(vpc_cidr: str) -> list[str] | str:
+    """Two equal subnets carved from the VPC CIDR, or a reason it cannot be split."""
+    try:
+        net = ipaddress.ip_network(vpc_cidr, strict=True)
+    except ValueError as exc:
+        return f"spec.cluster.eks.vpcCidr {vpc_cidr!r} is not a network CIDR ({exc})"
+    if net.prefixlen > 26:
+        return f"spec.cluster.eks.vpcCidr {vpc_cidr!r} is too small for two subnets (max /26)"
+    new_prefix = min(net.prefixlen + 4, 27)
+    return [str(s) for s in list(net.subnets(new_prefix=new_prefix))[:2]]
+
+
+def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> Infra:
+    eks = ctx.block()
+    region = str(eks.get("region", ""))
+    vpc_cidr = str(eks.get("vpcCidr") or "10.0.0.0/16")
+    out = Infra(stack_depends_on=["cluster", "cluster-auth"], kubeconfig_from="cluster-auth",
+                dra_values={"nvidiaDriverRoot": "/"})
+    cidrs = subnet_cidrs(vpc_cidr)
+    if isinstance(cidrs, str):
+        out.problems.append(cidrs)
+        return out
+    tags = {"modelplane.ai/cluster": ctx.name}
+    n = {k: ctx.res_name(k) for k in ("vpc", "igw", "rt", "cluster", "cluster-role",
+                                      "node-role", "efs", "efs-sg")}
+
+    def net(kind: str, rname: str, name: str, body: dict[str, Any]) -> None:
+        out.resources[rname] = managed(ctx, EC2, kind, name,
+                                       {"region": region, "tags": tags, **body})
+
+    net("VPC", "vpc", n["vpc"], {"cidrBlock": vpc_cidr, "enableDnsSupport": True,
+                                 "enableDnsHostnames": True})
+    net("InternetGateway", "internet-gateway", n["igw"], {"vpcIdRef": ref(n["vpc"])})
+    net("RouteTable", "route-table", n["rt"], {"vpcIdRef": ref(n["vpc"])})
+    out.resources["default-route"] = managed(ctx, EC2, "Route", ctx.res_name("default-route"), {
+        "region": region, "destinationCidrBlock": "0.0.0.0/0",
+        "gatewayIdRef": ref(n["igw"]), "routeTableIdRef": ref(n["rt"])})
+    subnets: list[str] = []
+    for suffix, cidr in zip(AZ_SUFFIXES, cidrs, strict=True):
+        sname = ctx.res_name("subnet", suffix)
+        subnets.append(sname)
+        net("Subnet", f"subnet-{suffix}", sname, {
+            "vpcIdRef": ref(n["vpc"]), "cidrBlock": cidr,
+            "availabilityZone": f"{region}{suffix}", "mapPublicIpOnLaunch": True,
+            "tags": {**tags, "kubernetes.io/role/elb": "1"}})
+        out.resources[f"subnet-{suffix}-route"] = managed(
+            ctx, EC2, "RouteTableAssociation", ctx.res_name("subnet", suffix, "route"), {
+                "region": region, "subnetIdRef": ref(sname), "routeTableIdRef": ref(n["rt"])})
+
+    for role, service, policies in (("cluster-role", "eks.amazonaws.com", CLUSTER_POLICIES),
+                                    ("node-role", "ec2.amazonaws.com", NODE_POLICIES)):
+        out.resources[role] = managed(ctx, IAM, "Role", n[role], {
+            "assumeRolePolicy": _assume(service), "tags": tags})
+        for policy in policies:
+            short = policy.rsplit("/", 1)[-1].lower().replace("_", "-")
+            out.resources[f"{role}-{short}"] = managed(
+                ctx, IAM, "RolePolicyAttachment", ctx.res_name(role, short), {
+                    "policyArn": _POLICY + policy, "roleRef": ref(n[role])})
+
+    out.resources["cluster"] = managed(ctx, EKS, "Cluster", n["cluster"], {
+        "region": region,
+        "version": str(eks.get("version") or DEFAULT_KUBERNETES_VERSION),
+        "roleArnRef": ref(n["cluster-role"]),
+        "vpcConfig": {"subnetIdRefs": [ref(s) for s in subnets],
+                      "endpointPublicAccess": True, "endpointPrivateAccess": True},
+        # The provider's identity administers the cluster it creates (API access entries).
+        "accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP",
+                         "bootstrapClusterCreatorAdminPermissions": True},
+        "tags": tags,
+    })
+    out.resources["cluster-auth"] = managed(
+        ctx, EKS, "ClusterAuth", ctx.res_name("auth"),
+        {"region": region, "clusterNameRef": ref(n["cluster"])},
+        writeConnectionSecretToRef={"name": ctx.res_name("kubeconfig")})
+    out.kubeconfig = {"name": ctx.res_name("kubeconfig"), "namespace": "crossplane-system",
+                      "key": "kubeconfig"}
+
+    out.resources["system-pool"] = managed(ctx, EKS, "NodeGroup", ctx.res_name("system"), {
+        "region": region, "clusterNameRef": ref(n["cluster"]),
+        "nodeRoleArnRef": ref(n["node-role"]), "subnetIdRefs": [ref(s) for s in subnets],
+        "instanceTypes": [SYSTEM_INSTANCE_TYPE], "amiType": STANDARD_AMI,
+        "scalingConfig": {"minSize": SYSTEM_MIN, "maxSize": SYSTEM_MAX,
+                          "desiredSize": SYSTEM_DESIRED},
+        "tags": tags})
+
+    _efs(ctx, out, region, vpc_cidr, subnets, n, tags, observed)
+
+    zones = {f"{region}{s}": sname for s, sname in zip(AZ_SUFFIXES, subnets, strict=True)}
+    for pool in pools:
+        chosen = [zones[z] for z in pool.zones if z in zones] if pool.zones else subnets
+        if not chosen:
+            out.pool_problems[pool.name] = (
+                f"spec.nodePools[{pool.name}].zones {list(pool.zones)} name none of the "
+                f"cluster's zones {sorted(zones)}")
+            continue
+        rname = pool_resource_name(pool.name)
+        out.pools[rname] = node_group(ctx, pool, region, n, chosen, tags)
+        out.pool_resource[pool.name] = rname
+    return out
+
+
+def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets: list[str],
+               tags: Mapping[str, str]) -> Resource:
+    """One managed NodeGroup: the pool's scaling bounds with the class's instance shape."""
+    shape = pool.shape("eks")
+    capacity = "SPOT" if pool.spot else (
+        "ON_DEMAND" if pool.spot is False else str(shape.get("capacityType") or "ON_DEMAND"))
+    body: dict[str, Any] = {
+        "region": region,
+        "clusterNameRef": ref(n["cluster"]),
+        "nodeRoleArnRef": ref(n["node-role"]),
+        "subnetIdRefs": [ref(s) for s in subnets],
+        "instanceTypes": [str(shape.get("instanceType", ""))],
+        "amiType": str(shape.get("amiType") or (GPU_AMI if pool.has_nvidia_gpu
+                                                 else STANDARD_AMI)),
+        "capacityType": capacity,
+        # AWS requires maxSize >= 1; a 0-ceiling pool simply never scales up (min = desired = 0).
+        "scalingConfig": {"minSize": pool.min_nodes, "maxSize": max(pool.max_nodes, 1),
+                          "desiredSize": pool.node_count},
+        "labels": dict(sorted(pool.node_labels().items())),
+        "tags": dict(tags),
+    }
+    if shape.get("diskSizeGb"):
+        body["diskSize"] = int(shape["diskSizeGb"])
+    if pool.has_nvidia_gpu:
+        body["taint"] = [{"key": stack.GPU_TAINT_KEY, "value": stack.GPU_TAINT_VALUE,
+                          "effect": "NO_SCHEDULE"}]
+    return managed(ctx, EKS, "NodeGroup", ctx.res_name("pool", pool.name), body)
+
+
+def _efs(ctx: Ctx, out: Infra, region: str, vpc_cidr: str, subnets: list[str],
+         n: Mapping[str, str], tags: Mapping[str, str], observed: Mapping[str, Resource]) -> None:
+    """EFS for ReadWriteMany model caches: file system, mount targets, NFS rule, CSI add-on."""
+    out.resources["efs-security-group"] = managed(ctx, EC2, "SecurityGroup", n["efs-sg"], {
+        "region": region, "vpcIdRef": ref(n["vpc"]), "name": n["efs-sg"],
+        "description": f"NFS from the VPC of {ctx.name} to its EFS mount targets",
+        "tags": dict(tags)})
+    out.resources["efs-nfs-ingress"] = managed(
+        ctx, EC2, "SecurityGroupIngressRule", ctx.res_name("efs-nfs"), {
+            "region": region, "securityGroupIdRef": ref(n["efs-sg"]), "cidrIpv4": vpc_cidr,
+            "ipProtocol": "tcp", "fromPort": 2049, "toPort": 2049})
+    out.resources["efs"] = managed(ctx, EFS, "FileSystem", n["efs"], {
+        "region": region, "encrypted": True, "performanceMode": "generalPurpose",
+        "throughputMode": "elastic", "tags": dict(tags)})
+    for i, sname in enumerate(subnets):
+        out.resources[f"efs-mount-{AZ_SUFFIXES[i]}"] = managed(
+            ctx, EFS, "MountTarget", ctx.res_name("efs", AZ_SUFFIXES[i]), {
+                "region": region, "fileSystemIdRef": ref(n["efs"]), "subnetIdRef": ref(sname),
+                "securityGroupsRefs": [ref(n["efs-sg"])]})
+    out.resources["efs-csi-addon"] = managed(ctx, EKS, "Addon", ctx.res_name("efs-csi"), {
+        "region": region, "addonName": "aws-efs-csi-driver",
+        "clusterNameRef": ref(n["cluster"]), "resolveConflictsOnCreate": "OVERWRITE"})
+    # The StorageClass names the file system's ID, known once the provider has created it.
+    fs_id = (((observed.get("efs") or {}).get("status") or {}).get("atProvider") or {}).get("id")
+    if fs_id:
+        out.cluster_objects["storage-class"] = {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS},
+            "provisioner": "efs.csi.aws.com",
+            "parameters": {"provisioningMode": "efs-ap", "fileSystemId": str(fs_id),
+                           "directoryPerms": "700"},
+        }
+        out.storage_class = STORAGE_CLASS

@@ -1,0 +1,11 @@
+"""The parts of ModelReplica composition (step `compose-replica`, in `steps/modelreplica.py`).
+
+- ``spec``: the ModelReplica spec read into typed values, with problems named by field path.
+- ``naming``: every remote and control-plane name, and the labels Modelplane puts on pods.
+- ``pods``: the user's pod template plus exactly what Modelplane owns (pin, claims, shm, cache...).
+- ``claims``: one DRA ResourceClaimTemplate per claiming member.
+- ``workloads``: Deployment (Standalone) or LeaderWorkerSet (Leader + Worker) per engine.
+- ``exposure``: the Service, the HTTPRoute on the cluster gateway, the InferencePool
+  (PrefillDecode).
+- ``objects``: the provider-kubernetes Object wrapper every remote manifest travels in.
+"""
