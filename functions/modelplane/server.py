@@ -7,9 +7,13 @@ outcome to a response. Nothing here knows about any Modelplane kind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import threading
 import traceback
+from collections import OrderedDict
 from typing import Any
 
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
@@ -17,7 +21,7 @@ import grpc
 from crossplane.function import resource as sdk_resource
 from crossplane.function import response as sdk_response
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from modelplane.step import STEPS, Desired, Readiness, StepRequest, StepResult
 
@@ -48,19 +52,74 @@ _SEVERITY = {
 
 
 def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any]:
-    """Convert a Struct to plain data, keeping integral numbers as ints (Struct stores floats)."""
-    data: dict[str, Any] = _ints(json_format.MessageToDict(s))
-    return data
+    """Convert a Struct to plain data, keeping integral numbers as ints (Struct stores floats).
+
+    Hand-written rather than json_format.MessageToDict: this is the hot path of a placing
+    reconcile (thousands of fleet objects per request) and a direct walk is about twice as fast.
+    """
+    return {key: _value(v) for key, v in s.fields.items()}
 
 
-def _ints(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
+def _value(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _value(x) for key, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        n = v.number_value
+        return int(n) if n.is_integer() else n
+    if kind == "bool_value":
+        return v.bool_value
+    return None
+
+
+class _RequiredCache:
+    """Converted required resources, keyed by a digest of their serialized bytes.
+
+    Crossplane sends every required resource in full on every call, and during a burst of
+    placements every deployment's request carries the same InferenceClusters. Serializing and
+    hashing an object in C is ~20x cheaper than converting it in Python, so identical objects are
+    converted once per process. Entries are shared: steps treat required resources as read-only.
+    """
+
+    def __init__(self, max_entries: int = 65536) -> None:
+        self._entries: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._max = max_entries
+        # Tests set MODELPLANE_VERIFY_REQUIRED_CACHE=1: every hit is checked against a fresh
+        # conversion, so a step that mutates a shared required resource fails loudly.
+        self.verify = os.environ.get("MODELPLANE_VERIFY_REQUIRED_CACHE") == "1"
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def convert(self, s: struct_pb2.Struct) -> dict[str, Any]:
+        digest = hashlib.blake2b(s.SerializeToString(deterministic=True), digest_size=16).digest()
+        with self._lock:
+            hit = self._entries.get(digest)
+            if hit is not None:
+                self._entries.move_to_end(digest)
+                self.hits += 1
+                if self.verify and hit != struct_to_dict(s):
+                    raise AssertionError("a step mutated a required resource it was given")
+                return hit
+        obj = struct_to_dict(s)
+        with self._lock:
+            self.misses += 1
+            self._entries[digest] = obj
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return obj
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+
+REQUIRED_CACHE = _RequiredCache()
 
 
 def to_request(req: fnv1.RunFunctionRequest) -> StepRequest:
@@ -79,7 +138,7 @@ def to_request(req: fnv1.RunFunctionRequest) -> StepRequest:
         desired=desired,
         desired_composite_status=dict(desired_composite.get("status") or {}),
         context=struct_to_dict(req.context) if req.HasField("context") else {},
-        required={n: [struct_to_dict(i.resource) for i in rs.items]
+        required={n: [REQUIRED_CACHE.convert(i.resource) for i in rs.items]
                   for n, rs in req.required_resources.items()},
     )
 
