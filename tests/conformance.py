@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from modelplane.common.openapi import to_jsonschema
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CRDS = SHARED / "conformance" / "crds"
@@ -51,36 +52,6 @@ def crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
             schema: dict[str, Any] = v["schema"]["openAPIV3Schema"]
             return schema
     raise AssertionError(f"{kind}.{group} does not serve version {version!r}")
-
-
-def _to_jsonschema(node: Any) -> Any:
-    """OpenAPI v3 (structural, with Kubernetes extensions) -> JSON Schema, strict on unknowns."""
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for k, v in node.items():
-        if k == "properties":
-            out[k] = {p: _to_jsonschema(s) for p, s in v.items()}
-        elif k in ("items", "additionalProperties") and isinstance(v, dict):
-            out[k] = _to_jsonschema(v)
-        elif k in ("allOf", "anyOf", "oneOf"):
-            out[k] = [_to_jsonschema(s) for s in v]
-        elif k == "not":
-            out[k] = _to_jsonschema(v)
-        elif k.startswith("x-kubernetes-") or k in ("description", "example", "nullable",
-                                                    "default", "format"):
-            continue
-        else:
-            out[k] = v
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if ("properties" in node and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
-        out["additionalProperties"] = False
-    return out
 
 
 def _cel_problems(schema: dict[str, Any], value: Any, path: str) -> list[str]:
@@ -140,7 +111,7 @@ def problems(obj: dict[str, Any], where: str = "") -> list[str]:
     body = copy.deepcopy(obj)
     body.pop("status", None)
     out = [f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-           for e in jsonschema.Draft7Validator(_to_jsonschema(schema)).iter_errors(body)]
+           for e in jsonschema.Draft7Validator(to_jsonschema(schema)).iter_errors(body)]
     out += [f"{where}: {p}" for p in _cel_problems(schema, body, "")]
     manifest = ((obj.get("spec") or {}).get("forProvider") or {}).get("manifest")
     if kind == "Object" and isinstance(manifest, dict):

@@ -38,6 +38,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from modelplane.common.openapi import to_jsonschema
+
 META_GROUP = "meta.pkg.crossplane.io"
 META_FILE = "crossplane.yaml"
 FUNCTION_NAME = "function-modelplane"  # the name compositions/ use for the function
@@ -104,34 +106,6 @@ def dependency_name(package: str) -> str:
 
 # -- schemas -----------------------------------------------------------------------------------
 
-def _to_jsonschema(node: Any) -> Any:
-    """OpenAPI v3 with Kubernetes extensions -> JSON Schema; unknown fields are rejected."""
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for k, v in node.items():
-        if k == "properties":
-            out[k] = {p: _to_jsonschema(s) for p, s in v.items()}
-        elif k in ("items", "additionalProperties", "not") and isinstance(v, dict):
-            out[k] = _to_jsonschema(v)
-        elif k in ("allOf", "anyOf", "oneOf"):
-            out[k] = [_to_jsonschema(s) for s in v]
-        elif k.startswith("x-kubernetes-") or k in ("description", "example", "nullable",
-                                                    "default", "format"):
-            continue
-        else:
-            out[k] = v
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if ("properties" in node and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
-        out["additionalProperties"] = False
-    return out
-
-
 @functools.cache
 def _crd_index(crds: Path) -> dict[tuple[str, str], dict[str, Any]]:
     index: dict[tuple[str, str], dict[str, Any]] = {}
@@ -150,7 +124,7 @@ def schema_for(crds: Path, api_version: str, kind: str) -> dict[str, Any] | None
         return None
     for v in crd["spec"]["versions"]:
         if v["name"] == version and v.get("served", True):
-            schema: dict[str, Any] = _to_jsonschema(v["schema"]["openAPIV3Schema"])
+            schema: dict[str, Any] = to_jsonschema(v["schema"]["openAPIV3Schema"])
             return schema
     return None
 
@@ -304,7 +278,7 @@ def check_function(root: Path, crds: Path | None, compositions: Iterable[dict[st
         spec = d.get("spec") or {}
         for v in spec.get("versions") or []:
             inputs[(f"{spec.get('group')}/{v.get('name')}", str(spec["names"]["kind"]))] = (
-                _to_jsonschema(v["schema"]["openAPIV3Schema"]))
+                to_jsonschema(v["schema"]["openAPIV3Schema"]))
     for comp in compositions:
         for step in (comp.get("spec") or {}).get("pipeline") or []:
             inp = step.get("input")

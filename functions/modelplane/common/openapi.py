@@ -1,0 +1,33 @@
+"""OpenAPI v3 schemas (as CRDs and XRDs carry them) for validation with jsonschema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def to_jsonschema(node: Any) -> Any:
+    """OpenAPI v3 with Kubernetes extensions -> JSON Schema; unknown fields are rejected."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k == "properties":
+            out[k] = {p: to_jsonschema(s) for p, s in v.items()}
+        elif k in ("items", "additionalProperties", "not") and isinstance(v, dict):
+            out[k] = to_jsonschema(v)
+        elif k in ("allOf", "anyOf", "oneOf"):
+            out[k] = [to_jsonschema(s) for s in v]
+        elif k.startswith("x-kubernetes-") or k in ("description", "example", "nullable",
+                                                    "default", "format"):
+            continue
+        else:
+            out[k] = v
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if ("properties" in node and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
