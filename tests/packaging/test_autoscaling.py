@@ -12,10 +12,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from modelplane.common.openapi import to_jsonschema
 from modelplane.common.output import to_json
 from modelplane.render import Fleet, render_fleet
 
-from tests.conformance import CRDS, SHARED, _to_jsonschema, problems, require_shared
+from tests.conformance import CRDS, SHARED, problems, require_shared
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "autoscaling"
@@ -52,7 +53,7 @@ def patched_keda_schema() -> dict[str, Any]:
 def test_scaled_object_validates_against_the_keda_crd(where: str, obj: dict[str, Any]) -> None:
     assert problems(obj, where) == []
     body = {k: v for k, v in obj.items() if k != "status"}
-    errors = list(jsonschema.Draft7Validator(_to_jsonschema(patched_keda_schema()))
+    errors = list(jsonschema.Draft7Validator(to_jsonschema(patched_keda_schema()))
                   .iter_errors(body))
     assert [e.message for e in errors] == []
 
@@ -62,7 +63,7 @@ def test_keda_patch_bounds_are_enforced() -> None:
     obj = copy.deepcopy(dict(scaled_objects()[0][1]))
     obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
         "stabilizationWindowSeconds"] = 7200
-    validator = jsonschema.Draft7Validator(_to_jsonschema(patched_keda_schema()))
+    validator = jsonschema.Draft7Validator(to_jsonschema(patched_keda_schema()))
     assert any("3600" in e.message for e in validator.iter_errors(obj))
 
 
