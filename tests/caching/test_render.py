@@ -1,9 +1,7 @@
 """End to end: examples/multi-node with a ModelCache, rendered by the local control plane.
 
 Acceptance (issue 9): a PVC and a hydrate Job per matching cluster, the replica mounts the PVC,
-and placement keeps replicas on the cache's footprint. Assertions that rely on parts other
-steps own (cluster provisioning, placement, workloads) are marked xfail(strict=False) while
-those land, so this file reports their progress without failing the suite.
+and placement keeps replicas on the cache's footprint.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ def _require_ready_clusters(fleet: Any, cache: dict[str, Any]) -> list[dict[str,
     not_ready = [c["metadata"]["name"] for c in clusters
                  if not conditions.is_true(c, "Ready")
                  or not ((c.get("status") or {}).get("providerConfigRef") or {}).get("kubernetes")]
-    if not_ready:
-        pytest.xfail(f"InferenceClusters {not_ready} do not render Ready with a kubernetes "
-                     "providerConfigRef yet (cluster provisioning)")
+    assert not not_ready, f"InferenceClusters {not_ready} did not render Ready with a kubernetes "\
+        "providerConfigRef"
     return clusters
 
 
@@ -110,8 +107,6 @@ def _replicas_using(fleet: Any, cache: dict[str, Any]) -> list[dict[str, Any]]:
             and r["metadata"].get("namespace") == cache["metadata"]["namespace"]]
 
 
-@pytest.mark.xfail(strict=False, reason="placement restricted to the cache's footprint "
-                   "(placement helper) may not have landed")
 def test_placement_respects_the_cache_footprint(fleet: Any) -> None:
     for cache in _caches(fleet):
         replicas = _replicas_using(fleet, cache)
@@ -135,8 +130,6 @@ def _pod_specs(node: Any) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.xfail(strict=False, reason="mounting the cache PVC into every pod "
-                   "(workloads helper) may not have landed")
 def test_every_pod_of_the_replica_mounts_the_cache_read_only(fleet: Any) -> None:
     for cache in _caches(fleet):
         claim = modelcache.pvc_name(cache["metadata"]["name"])

@@ -53,6 +53,16 @@ def summarize(fleet: Fleet) -> str:
                 lines.append(f"    not on {u.get('cluster')}: {u.get('reason')}: "
                              f"{u.get('message')}")
 
+    caches = fleet.of_kind("ModelCache")
+    if caches:
+        lines += ["", "Model caches:"]
+        for c in caches:
+            st = c.get("status") or {}
+            lines.append(f"  {_name(c)}  {st.get('summary', '(no status)')}")
+            for cl in st.get("clusters") or []:
+                msg = f": {cl['message']}" if cl.get("message") else ""
+                lines.append(f"    {cl.get('name')}: {cl.get('phase')}{msg}")
+
     services = fleet.of_kind("ModelService")
     if services:
         lines += ["", "Services:"]
