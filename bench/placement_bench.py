@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ from crossplane.function import resource as sdk_resource
 from modelplane import cel
 from modelplane.placement import core
 from modelplane.placement.inputs import (
+    SPREAD_ANNOTATION,
     allocation_summary,
     clusters_from,
     replicas_from,
     request_from,
+    summary_usages,
     usage_from,
 )
 from modelplane.placement.model import Fleet
@@ -196,13 +199,15 @@ def main() -> int:
                     fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
                     if fatal:
                         raise SystemExit(f"function failed: {fatal[0]}")
-                    full = median_ms(lambda r=grpc_req: client.run(r), args.runs)
-                    fleet = Fleet(clusters_from(clusters, cls), [usage_from(o) for o in others])
+                    full = median_ms(partial(client.run, grpc_req), args.runs)
+                    usages = ([usage_from(o) for o in others] if mode == "full"
+                              else summary_usages(cl_objs, "ml/bench") or [])
+                    fleet = Fleet(clusters_from(cl_objs, cls), usages)
                     preq = request_from(md, None)
                     cel.reset_stats()
                     decision = core.place(preq, fleet, [])
                     evals = cel.stats()["evaluations"]
-                    alone = median_ms(lambda f=fleet, p=preq: core.place(p, f, []), args.runs)
+                    alone = median_ms(partial(core.place, preq, fleet, []), args.runs)
                     line = (f"{n_clusters:>8} {existing:>8} {new:>5} {mode:>7} | {full:>14.1f} "
                             f"{alone:>8.1f} {len(decision.replicas):>6} {size:>11.2f} "
                             f"{evals:>9}")
@@ -213,20 +218,23 @@ def main() -> int:
         n_clusters = sizes[-1]
         own = {f"replica-bench-{k:05d}": replica(k, n_clusters, "ml", "bench", ordinal=k)
                for k in range(10)}
+        # As compose-deployment stamps them after a fleet read: 4 eligible regions, this spec.
+        record = core.spread_record(request_from(deployment(10), None), len(REGIONS))
+        for o in own.values():
+            o["metadata"]["annotations"][SPREAD_ANNOTATION] = record
         own_clusters = sorted({o["spec"]["cluster"] for o in own.values()})
-        required: dict[str, list[dict[str, Any]]] = {"classes": cls}
+        steady_required: dict[str, list[dict[str, Any]]] = {"classes": cls}
         by_name = {f"cluster-{i:04d}": i for i in range(n_clusters)}
         for c in own_clusters:
-            required[f"cluster.{c}"] = [cluster(by_name[c])]
+            steady_required[f"cluster.{c}"] = [cluster(by_name[c])]
         md = deployment(10)
-        steady_req = request(md, own, required)
+        steady_req = request(md, own, steady_required)
         rsp = client.run(steady_req)
         steady = median_ms(lambda: client.run(steady_req), args.runs)
         own_objs = list(own.values())
+        own_cluster_objs = [o for c in own_clusters for o in steady_required[f"cluster.{c}"]]
         steady_core = median_ms(lambda: core.decide_steady(
-            request_from(md, None), clusters_from(required.get(f"cluster.{own_clusters[0]}", []) +
-                                                  [o for c in own_clusters[1:] for o in
-                                                   required[f"cluster.{c}"]], cls),
+            request_from(md, None), clusters_from(own_cluster_objs, cls),
             replicas_from(own_objs)), args.runs)
         asked = sorted(r for r in rsp.requirements.resources)
         print()

@@ -42,3 +42,14 @@ def test_invalid_cel_edit_in_a_rendered_fleet_keeps_running_replicas(tmp_path: P
     cond = {c["type"]: c for c in md["status"]["conditions"]}  # type: ignore[index]
     assert cond["ReplicasScheduled"]["reason"] == "InvalidSelector"
     assert "selectors[0].cel" in cond["ReplicasScheduled"]["message"]
+
+
+def test_multi_cloud_chat_small_ends_up_spread_across_regions() -> None:
+    """chat-small first lands where a cluster is Ready first; rebalancing then spreads it."""
+    fleet = render_fleet([REPO / "examples" / "multi-cloud"])
+    md = fleet.get("ModelDeployment", "chat-small", "ml-team")
+    assert md is not None
+    clusters = sorted(p["cluster"] for p in md["status"]["placements"])
+    assert clusters == ["eks-eu", "gke-us", "onprem"]  # one per modelplane.ai/region
+    reps = [r for r in fleet.of_kind("ModelReplica") if r["spec"]["deployment"] == "chat-small"]
+    assert sorted(r["spec"]["cluster"] for r in reps) == clusters  # the movers are gone

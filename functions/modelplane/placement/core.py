@@ -9,16 +9,19 @@ New replicas go where the filters allow, spreading before packing, then by cost,
 
 from __future__ import annotations
 
+import heapq
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from modelplane.common import selectors
 from modelplane.common.names import dns_label, short_hash
 from modelplane.placement.filter import (
     MatchFn,
     PoolMatcher,
-    cluster_filter,
     matching_pools,
+    static_filter,
     tolerated,
 )
 from modelplane.placement.ledger import Ledger
@@ -34,7 +37,7 @@ from modelplane.placement.model import (
     Usage,
     Vector,
 )
-from modelplane.placement.score import Score, domain, pool_order, score
+from modelplane.placement.score import domain, pool_cost, pool_order
 
 MAX_UNSCHEDULABLE = 20
 # Reasons ordered by how much they tell an operator: capacity first (everything else matched).
@@ -118,11 +121,17 @@ def validity(request: Request, replica: Replica, clusters: dict[str, Cluster],
 
 def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
          matcher: PoolMatcher) -> Plan:
-    """Classify own replicas into slots: keep, remove, and which ordinals need a new replica."""
+    """Classify own replicas into slots: keep, remove, and which ordinals need a new replica.
+
+    A slot with one valid replica keeps it (and drops invalid ones once it is Ready). A slot
+    with several valid replicas is a spread move in flight: the one in the emptier domain
+    (counting the other slots) is preferred, and the others go only once it is Ready.
+    """
     out = Plan()
     slots: dict[int, list[Replica]] = {}
     for r in own:
         slots.setdefault(r.ordinal, []).append(r)
+    judged_slots: dict[int, list[Replica]] = {}
     for ordinal in sorted(slots):
         reps = sorted(slots[ordinal], key=lambda r: r.name)
         if ordinal >= request.replicas:
@@ -134,15 +143,33 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
             if unknown and out.unknown is None:
                 out.unknown = unknown
             fixed.invalid = why
+            fixed.spread = r.spread
             judged.append(fixed)
-        winners = [r for r in judged if r.invalid is None and r.ready]
-        if winners:
-            out.keep.append(winners[0])
-            out.removed.extend(r.name for r in judged if r is not winners[0])
-            continue
-        out.keep.extend(judged)
-        if not any(r.invalid is None for r in judged):
+        judged_slots[ordinal] = judged
+    # Domain counts of the settled slots (exactly one valid replica): what a move improves.
+    settled: dict[str, int] = {}
+    for judged in judged_slots.values():
+        valid = [r for r in judged if r.invalid is None]
+        if len(valid) == 1:
+            d = domain(request, clusters[valid[0].cluster])
+            settled[d] = settled.get(d, 0) + 1
+    for ordinal, judged in judged_slots.items():
+        valid = [r for r in judged if r.invalid is None]
+        if not valid:
+            out.keep.extend(judged)
             out.needed.append(ordinal)
+            continue
+        preferred = min(valid, key=lambda r: (
+            settled.get(domain(request, clusters[r.cluster]), 0), r.name))
+        if preferred.ready:
+            out.keep.append(preferred)
+            out.removed.extend(r.name for r in judged if r is not preferred)
+            continue
+        for r in valid:
+            if r is not preferred:
+                r.invalid = (f"replaced by {preferred.name} on cluster {preferred.cluster} "
+                             f"for an even spread; removed once that replica is Ready")
+        out.keep.extend(judged)
     out.needed.extend(o for o in range(request.replicas) if o not in slots)
     out.needed.sort()
     return out
@@ -160,6 +187,8 @@ def replica_name(request: Request, ordinal: int, cluster: str,
 class _Candidate:
     cluster: Cluster
     engine_pools: list[list[Pool]]
+    domain: str
+    floor: Decimal  # the cost if every engine got its cheapest matching pool (a lower bound)
 
 
 def place(request: Request, fleet: Fleet, own: Iterable[Replica],
@@ -174,11 +203,19 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
     if p.unknown:
         return _blocked(request, own, p.unknown)
     decision = Decision(desired=request.replicas, replicas=list(p.keep), removed=p.removed)
+    if p.needed and not fleet.clusters:
+        return _blocked(request, own, (
+            "NoClusters", "no InferenceCluster exists; nothing can be placed"))
+    placer = Placer(request, fleet, decision, matcher)
+    decision.spread = spread_record(request, len(placer.eligible))
     if p.needed:
-        if not fleet.clusters:
-            return _blocked(request, own, (
-                "NoClusters", "no InferenceCluster exists; nothing can be placed"))
-        fill(request, fleet, p.needed, decision, matcher)
+        for ordinal in p.needed:
+            if placer.place_one(ordinal) is None:
+                decision.shortfall += 1
+        if decision.shortfall:
+            _explain(decision, placer.rejected)
+    elif not p.removed and _settled(decision):
+        rebalance(request, placer, decision)
     decision.replicas.sort(key=lambda r: (r.ordinal, r.name))
     decision.removed.sort()
     return decision
@@ -187,7 +224,12 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
 def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
                   match: MatchFn | None = None,
                   matcher: PoolMatcher | None = None) -> Decision | None:
-    """The decision when nothing needs placing (own clusters suffice), or None if it does."""
+    """The decision when the fleet need not be read, or None when it must be.
+
+    The fleet is needed when a slot needs a replica, or when the spread may be uneven: some
+    domain holds two or more replicas and the spread record the replicas carry (eligible
+    domains as of the last fleet read, for this spec) does not prove the spread even.
+    """
     own = list(own)
     matcher = matcher or PoolMatcher(match)
     blocked = check_selectors(request)
@@ -201,7 +243,85 @@ def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[
     d = Decision(desired=request.replicas, replicas=sorted(p.keep, key=lambda r: (r.ordinal,
                                                                                   r.name)),
                  removed=sorted(p.removed))
+    records = {r.spread for r in own}
+    d.spread = records.pop() if len(records) == 1 else ""
+    if not p.removed and _settled(d) and not _evenly_spread(request, clusters, d):
+        return None
     return d
+
+
+def _settled(decision: Decision) -> bool:
+    """One valid, Ready replica per slot: nothing in flight, so a spread move may start."""
+    return all(r.invalid is None and r.ready and not r.new for r in decision.replicas)
+
+
+def spread_record(request: Request, domains: int) -> str:
+    """``<eligible domains>/<hash of the spec fields that decide eligibility>``."""
+    spec = json.dumps([
+        selectors.to_string(request.cluster_selector), request.spread_key,
+        [(t.key, t.operator, t.value, t.effect) for t in request.tolerations],
+        [(e.name, [(m.role, [(d.name, d.count, list(d.selectors)) for d in m.devices])
+                   for m in e.members]) for e in request.engines],
+        sorted(request.footprint) if request.footprint is not None else None,
+    ], sort_keys=True)
+    return f"{domains}/{short_hash(spec, length=8)}"
+
+
+def _evenly_spread(request: Request, clusters: dict[str, Cluster], decision: Decision) -> bool:
+    """Whether the settled replicas are provably evenly spread without reading the fleet."""
+    counts: dict[str, int] = {}
+    for r in decision.replicas:
+        d = domain(request, clusters[r.cluster])
+        counts[d] = counts.get(d, 0) + 1
+    if not counts or max(counts.values()) <= 1:
+        return True  # at most one per domain: no move can make it more even
+    recorded, _, sig = decision.spread.partition("/")
+    if not recorded.isdigit() or f"{recorded}/{sig}" != spread_record(request, int(recorded)):
+        return False  # no record, or one for another spec: read the fleet once
+    if len(counts) < int(recorded):
+        return False  # an eligible domain is empty while another holds two or more
+    return max(counts.values()) - min(counts.values()) <= 1
+
+
+def rebalance(request: Request, placer: Placer, decision: Decision) -> None:
+    """Move ONE replica from the fullest domain toward an emptier one, make-before-break.
+
+    Only when max - min > 1 over the eligible domains (empty ones count as 0). The replica
+    that moves is the fullest domain's (ties: domain name) replica on its most loaded
+    cluster, highest ordinal first; the target is where a new replica of that slot would go
+    among domains at least two emptier. Once max - min <= 1 nothing moves, so it converges.
+    """
+    counts = dict.fromkeys(placer.eligible, 0)
+    counts.update(placer.spread)
+    if len(counts) < 2:
+        return
+    high, low = max(counts.values()), min(counts.values())
+    if high - low <= 1:
+        return
+    source = min(d for d, n in counts.items() if n == high)
+    targets = {d for d, n in counts.items() if n <= high - 2 and d in placer.eligible}
+    clusters = placer.fleet.clusters
+    in_source = [r for r in decision.replicas if r.cluster in clusters
+                 and domain(request, clusters[r.cluster]) == source]
+    per_cluster: dict[str, int] = {}
+    for r in in_source:
+        per_cluster[r.cluster] = per_cluster.get(r.cluster, 0) + 1
+    if not in_source:
+        return
+    moving = min(in_source, key=lambda r: (-per_cluster[r.cluster], r.cluster, -r.ordinal,
+                                           r.name))
+    new = placer.place_one(moving.ordinal, only=targets)
+    if new is None:
+        return  # no emptier domain has room (or is Ready) yet; retried next reconcile
+    target = domain(request, clusters[new.cluster])
+    moving.invalid = (f"moving to cluster {new.cluster} for an even spread: "
+                      f"{_domain_text(source)} has {high} replicas, "
+                      f"{_domain_text(target)} had {counts[target]}; removed once "
+                      f"{new.name} is Ready")
+
+
+def _domain_text(d: str) -> str:
+    return d.removeprefix("label:") if d.startswith("label:") else f"cluster {d}"
 
 
 def _blocked(request: Request, own: list[Replica], why: tuple[str, str]) -> Decision:
@@ -223,127 +343,180 @@ def _demands(matcher: PoolMatcher, request: Request, engine_index: int,
     return out
 
 
-def fill(request: Request, fleet: Fleet, needed: list[int], decision: Decision,
-         matcher: PoolMatcher) -> None:
-    """Place a new replica for each needed slot, spreading before packing."""
-    ledger = Ledger(fleet)
-    rejected: dict[str, tuple[str, str]] = {}
-    candidates: list[_Candidate] = []
-    for name in sorted(fleet.clusters):
-        c = fleet.clusters[name]
-        why = cluster_filter(request, c)
+Assigned = tuple[list[Pool], dict[str, list[tuple[Vector, int]]], Decimal]
+
+
+class Placer:
+    """Places this deployment's new replicas one at a time over the fleet.
+
+    Built once per decision: filters every cluster (cheap, memoised pool matching), indexes
+    the ledger by (cluster, pool), and keeps candidates in a heap keyed by
+    (replicas of ours in the domain, cost, name). The key of a cluster only grows while we
+    place (its domain fills, its cheap pools fill), so a lazy heap finds the best cluster
+    without re-scoring the fleet per replica, and a cluster's ledger is replayed only when
+    it reaches the top: placing 10 replicas on 1000 clusters touches a handful of ledgers.
+    """
+
+    def __init__(self, request: Request, fleet: Fleet, decision: Decision,
+                 matcher: PoolMatcher) -> None:
+        self.request, self.fleet, self.decision, self.matcher = request, fleet, decision, matcher
+        self.ledger = Ledger(fleet)
+        self.rejected: dict[str, tuple[str, str]] = {}
+        self.candidates: dict[str, _Candidate] = {}
+        self.eligible: set[str] = set()  # domains of matching clusters, Ready or not
+        self.spread: dict[str, int] = {}
+        self._assigned: dict[str, Assigned | None] = {}
+        self._version: dict[str, int] = {}
+        self._taken = {r.name for r in decision.replicas} | set(decision.removed)
+        for name in sorted(fleet.clusters):
+            self._admit(fleet.clusters[name])
+        for r in decision.replicas:
+            if r.invalid is None and r.cluster in fleet.clusters:
+                d = domain(request, fleet.clusters[r.cluster])
+                self.spread[d] = self.spread.get(d, 0) + 1
+        self._heap = [self._entry(c, c.floor, False) for c in self.candidates.values()]
+        heapq.heapify(self._heap)
+
+    def _admit(self, c: Cluster) -> None:
+        why = static_filter(self.request, c)
         if why:
-            rejected[name] = why
-            continue
+            self.rejected[c.name] = why
+            return
         engine_pools: list[list[Pool]] = []
-        for engine in request.engines:
-            fits, reasons = matching_pools(matcher, engine, c)
+        for engine in self.request.engines:
+            fits, reasons = matching_pools(self.matcher, engine, c)
             if not fits:
-                shown = "; ".join(reasons[:3]) or f"cluster {name} has no node pools"
+                shown = "; ".join(reasons[:3]) or f"cluster {c.name} has no node pools"
                 more = f" (and {len(reasons) - 3} more pools)" if len(reasons) > 3 else ""
-                rejected[name] = ("NoPoolMatches", shown + more)
-                break
-            engine_pools.append(sorted(fits, key=pool_order))
-        else:
-            candidates.append(_Candidate(c, engine_pools))
+                self.rejected[c.name] = ("NoPoolMatches", shown + more)
+                return
+            engine_pools.append(sorted(fits, key=pool_order) if len(fits) > 1 else fits)
+        d = domain(self.request, c)
+        self.eligible.add(d)
+        if not c.ready:
+            self.rejected[c.name] = ("ClusterNotReady", f"cluster {c.name} is not Ready")
+            return
+        floor = sum((pool_cost(pools[0]) for pools in engine_pools), Decimal(0))
+        self.candidates[c.name] = _Candidate(c, engine_pools, d, floor)
 
-    spread: dict[str, int] = {}
-    taken = {r.name for r in decision.replicas} | set(decision.removed)
-    for r in decision.replicas:
-        if r.invalid is None and r.cluster in fleet.clusters:
-            d = domain(request, fleet.clusters[r.cluster])
-            spread[d] = spread.get(d, 0) + 1
-
-    # Per-cluster best assignment, recomputed only for the cluster that changed.
-    cache: dict[str, tuple[list[Pool], dict[str, list[tuple[Vector, int]]]] | None] = {}
-
-    def assign(cand: _Candidate) -> tuple[list[Pool], dict[str, list[tuple[Vector, int]]]] | None:
+    def _entry(self, cand: _Candidate, cost: Decimal,
+               exact: bool) -> tuple[int, Decimal, str, int, bool]:
         name = cand.cluster.name
-        if name in cache:
-            return cache[name]
+        return (self.spread.get(cand.domain, 0), cost, name, self._version.get(name, 0), exact)
+
+    def _assign(self, cand: _Candidate) -> Assigned | None:
+        """The cheapest pools of ``cand`` that fit one more replica, or None (and why)."""
+        name = cand.cluster.name
+        if name in self._assigned:
+            return self._assigned[name]
+        request = self.request
         chosen: list[Pool] = []
         tentative: dict[str, list[tuple[Vector, int]]] = {}
         shortage = ""
         for ei, pools in enumerate(cand.engine_pools):
             for pool in pools:
-                led = ledger.pool(name, pool.name)
+                led = self.ledger.pool(name, pool.name)
                 if led is None:
                     continue
-                want = tentative.get(pool.name, []) + _demands(matcher, request, ei, pool)
+                want = tentative.get(pool.name, []) + _demands(self.matcher, request, ei, pool)
                 flat = [d for d, n in want for _ in range(n)]
                 if led.fits(flat):
                     chosen.append(pool)
                     tentative[pool.name] = want
                     break
                 if not shortage:
-                    shortage = f"engine {request.engines[ei].name}: pool {pool.name} " \
-                               f"{led.describe_shortage([d for d in flat if d])}"
+                    shortage = (f"engine {request.engines[ei].name}: pool {pool.name} "
+                                f"{led.describe_shortage([d for d in flat if d])}")
             else:
-                rejected[name] = ("InsufficientCapacity", shortage or
-                                  f"engine {request.engines[ei].name}: no pool has room")
-                cache[name] = None
+                self.rejected[name] = ("InsufficientCapacity", shortage or
+                                       f"engine {request.engines[ei].name}: no pool has room")
+                self._assigned[name] = None
                 return None
-        cache[name] = (chosen, tentative)
-        return cache[name]
+        cost = sum((pool_cost(p) for p in chosen), Decimal(0))
+        got: Assigned = (chosen, tentative, cost)
+        self._assigned[name] = got
+        return got
 
-    # Per cluster: its spread domain and the cost part of its score (reset when it changes).
-    static: dict[str, tuple[str, Score]] = {}
-    for ordinal in needed:
-        placed = False
-        while not placed:
-            best: tuple[Score, _Candidate, list[Pool], dict[str, list[tuple[Vector, int]]]] | None
-            best = None
-            for cand in candidates:
-                got = assign(cand)
+    def _best(self, heap: list[tuple[int, Decimal, str, int, bool]]
+              ) -> tuple[_Candidate, Assigned] | None:
+        """Pop until the top entry is current and exact: that cluster is the best one."""
+        while heap:
+            spread, cost, name, version, exact = heapq.heappop(heap)
+            cand = self.candidates.get(name)
+            if cand is None or version != self._version.get(name, 0):
+                continue  # dropped, or superseded by a newer entry
+            current = self.spread.get(cand.domain, 0)
+            if current != spread:  # its domain filled up since: re-key, no ledger work yet
+                heapq.heappush(heap, (current, cost, name, version, exact))
+                continue
+            if not exact:
+                got = self._assign(cand)
                 if got is None:
+                    del self.candidates[name]
                     continue
-                base = static.get(cand.cluster.name)
-                if base is None:
-                    base = static[cand.cluster.name] = (domain(request, cand.cluster),
-                                                        score(0, got[0], cand.cluster))
-                s = (spread.get(base[0], 0), base[1][1], base[1][2])
-                if best is None or s < best[0]:
-                    best = (s, cand, got[0], got[1])
+                heapq.heappush(heap, self._entry(cand, got[2], True))
+                continue
+            got = self._assign(cand)
+            assert got is not None  # exact entries are pushed only for assignable clusters
+            heapq.heappush(heap, (spread, cost, name, version, True))  # still a candidate
+            return cand, got
+        return None
+
+    def place_one(self, ordinal: int, only: set[str] | None = None) -> Replica | None:
+        """A new replica for slot ``ordinal`` (in the ``only`` domains if given), or None."""
+        if only is None:
+            heap = self._heap
+        else:
+            heap = [self._entry(c, c.floor, False) for c in self.candidates.values()
+                    if c.domain in only]
+            heapq.heapify(heap)
+        request = self.request
+        while True:
+            best = self._best(heap)
             if best is None:
-                break
-            _, cand, pools, tentative = best
-            assignments = _assignments(matcher, request, cand, pools)
+                return None
+            cand, (pools, tentative, _) = best
+            cname = cand.cluster.name
+            assignments = _assignments(self.matcher, request, cand, pools)
             salt = 0
-            name = replica_name(request, ordinal, cand.cluster.name, assignments)
-            while name in taken:
+            name = replica_name(request, ordinal, cname, assignments)
+            while name in self._taken:
                 salt += 1
-                name = replica_name(request, ordinal, cand.cluster.name, assignments, salt)
+                name = replica_name(request, ordinal, cname, assignments, salt)
             owner = (request.namespace, name)
             committed: list[str] = []
+            failed = None
             for pool_name, demands in sorted(tentative.items()):
-                led = ledger.pool(cand.cluster.name, pool_name)
+                led = self.ledger.pool(cname, pool_name)
                 assert led is not None
                 if led.commit(owner, demands):
                     committed.append(pool_name)
                     continue
+                failed = (pool_name, led, demands)
+                break
+            self._assigned.pop(cname, None)
+            self._version[cname] = self._version.get(cname, 0) + 1
+            if failed is not None:
                 for undo in committed:  # canonical replay disagreed: roll back, try elsewhere
-                    back = ledger.pool(cand.cluster.name, undo)
+                    back = self.ledger.pool(cname, undo)
                     assert back is not None
                     back.remove(owner)
-                rejected[cand.cluster.name] = (
+                pool_name, led, demands = failed
+                self.rejected[cname] = (
                     "InsufficientCapacity",
                     f"pool {pool_name}: {led.describe_shortage([d for d, _ in demands if d])}")
-                candidates.remove(cand)
-                cache.pop(cand.cluster.name, None)
-                break
-            else:
-                placed = True
-                taken.add(name)
-                cache.pop(cand.cluster.name, None)
-                static.pop(cand.cluster.name, None)
-                d = domain(request, cand.cluster)
-                spread[d] = spread.get(d, 0) + 1
-                decision.replicas.append(Replica(name, ordinal, cand.cluster.name, assignments,
-                                                 ready=False, new=True))
-        if not placed:
-            decision.shortfall += 1
-    if decision.shortfall:
-        _explain(decision, rejected)
+                del self.candidates[cname]
+                continue
+            self._taken.add(name)
+            self.spread[cand.domain] = self.spread.get(cand.domain, 0) + 1
+            replica = Replica(name, ordinal, cname, assignments, ready=False, new=True)
+            self.decision.replicas.append(replica)
+            # The cluster's key changed (its domain and maybe its pools): re-enter it lazily.
+            entry = self._entry(cand, cand.floor, False)
+            heapq.heappush(self._heap, entry)
+            if heap is not self._heap:
+                heapq.heappush(heap, entry)
+            return replica
 
 
 def _assignments(matcher: PoolMatcher, request: Request, cand: _Candidate,

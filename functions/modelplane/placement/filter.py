@@ -45,6 +45,7 @@ class PoolMatcher:
     def __init__(self, match: MatchFn | None = None) -> None:
         self._match = match or _default_match()
         self._memo: dict[tuple[Any, ...], tuple[str | None, Resolved]] = {}
+        self._by_id: dict[tuple[int, int], tuple[Engine, Pool, tuple[str | None, Resolved]]] = {}
         self.evaluations = 0  # pool-level misses (each may run several CEL matches)
 
     def engine_fits(self, engine: Engine, pool: Pool) -> str | None:
@@ -56,6 +57,17 @@ class PoolMatcher:
         return self._lookup(engine, pool)[1]
 
     def _lookup(self, engine: Engine, pool: Pool) -> tuple[str | None, Resolved]:
+        # Fast path by identity: clusters share Pool objects (inputs.clusters_from interns
+        # them), so a 1000-cluster fleet hits here almost always. The objects are kept in the
+        # value so their ids cannot be reused while the memo lives.
+        fast = self._by_id.get((id(engine), id(pool)))
+        if fast is not None:
+            return fast[2]
+        got = self._lookup_slow(engine, pool)
+        self._by_id[(id(engine), id(pool))] = (engine, pool, got)
+        return got
+
+    def _lookup_slow(self, engine: Engine, pool: Pool) -> tuple[str | None, Resolved]:
         if pool.problem:
             return pool.problem, {}
         key = (engine.requests, pool.shape, pool.class_name)
@@ -123,10 +135,22 @@ def cluster_filter(request: Request, cluster: Cluster) -> tuple[str, str] | None
     """Why no new replica may go to ``cluster`` at all: (reason, message), or None."""
     if not cluster.ready:
         return ("ClusterNotReady", f"cluster {cluster.name} is not Ready")
-    why = selectors.explain_mismatch(request.cluster_selector, cluster.labels)
+    return static_filter(request, cluster)
+
+
+def static_filter(request: Request, cluster: Cluster) -> tuple[str, str] | None:
+    """The filters that do not change as a cluster comes and goes: labels, taints, footprint.
+
+    A cluster passing them (and offering a matching pool) is an *eligible* spread domain even
+    while it is not Ready: an uneven spread toward it is worth fixing once it is.
+    """
+    if request.cluster_selector:
+        why = selectors.explain_mismatch(request.cluster_selector, cluster.labels)
+    else:
+        why = None
     if why:
         return ("LabelMismatch", f"spec.clusterSelector: {why}")
-    why = tolerated(request, cluster, ("NoSchedule", "NoExecute"))
+    why = tolerated(request, cluster, ("NoSchedule", "NoExecute")) if cluster.taints else None
     if why:
         return ("Tainted", why)
     if request.footprint is not None and cluster.name not in request.footprint:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,6 +32,7 @@ from modelplane.placement.model import (
 )
 
 ORDINAL_ANNOTATION = "modelplane.ai/ordinal"
+SPREAD_ANNOTATION = "modelplane.ai/spread-domains"
 DEPLOYMENT_LABEL = "modelplane.ai/deployment"
 CLUSTER_LABEL = "modelplane.ai/cluster"
 
@@ -116,7 +117,43 @@ def _cost(v: Any) -> Decimal | None:
     return c if c.is_finite() else None
 
 
-def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]]) -> Cluster:
+PoolCache = dict[tuple[Any, ...], Pool]
+
+
+def _published_pool(p: Mapping[str, Any], cache: PoolCache | None) -> Pool:
+    """One ``status.pools[]`` entry; identical entries of different clusters share one Pool.
+
+    Sharing matters at fleet scale: a thousand clusters usually offer a handful of distinct
+    pools, and every per-pool memo downstream (device matching, capacity) then hits by identity.
+    """
+    devices = p.get("devices")
+    head = (str(p.get("name", "")), str(p.get("className", "")), p.get("nodeCeiling"),
+            str(p.get("costPerNodeHour")), bool(p.get("ready", True)))
+    # Two-level key: repr() is several times cheaper than canonical JSON and hits whenever the
+    # entries were serialised alike (the usual case); a miss falls back to the canonical form,
+    # so equal pools written in another key order still share one Pool.
+    quick = (*head, "repr", repr(devices))
+    got = cache.get(quick) if cache is not None else None
+    if got is not None:
+        return got
+    key = (*head, "json", json.dumps(devices, sort_keys=True, separators=(",", ":"),
+                                     default=str))
+    got = cache.get(key) if cache is not None else None
+    if got is not None:
+        if cache is not None:
+            cache[quick] = got
+        return got
+    pool = Pool(name=head[0], class_name=head[1],
+                node_ceiling=max(_int(p.get("nodeCeiling"), 0), 0),
+                devices=tuple(_shape(d) for d in class_devices({"spec": {"devices": devices}})),
+                cost=_cost(p.get("costPerNodeHour")), ready=head[4])
+    if cache is not None:
+        cache[key] = cache[quick] = pool
+    return pool
+
+
+def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]],
+                 cache: PoolCache | None = None) -> Cluster:
     """An InferenceCluster as placement sees it: status.pools, else spec.nodePools + classes."""
     meta = _d(obj.get("metadata"))
     spec, status = _d(obj.get("spec")), _d(obj.get("status"))
@@ -124,12 +161,7 @@ def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]
     published = [p for p in _l(status.get("pools")) if isinstance(p, dict)]
     if published:
         for p in published:
-            pools.append(Pool(
-                name=str(p.get("name", "")), class_name=str(p.get("className", "")),
-                node_ceiling=max(_int(p.get("nodeCeiling"), 0), 0),
-                devices=tuple(_shape(d) for d in class_devices({"spec": {"devices":
-                                                                        p.get("devices")}})),
-                cost=_cost(p.get("costPerNodeHour")), ready=bool(p.get("ready", True))))
+            pools.append(_published_pool(p, cache))
     else:
         for p in _l(spec.get("nodePools")):
             if not isinstance(p, dict):
@@ -152,16 +184,19 @@ def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]
     taints = tuple(Taint(str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "")))
                    for t in _l(spec.get("taints")) if isinstance(t, dict))
     labels = {str(k): str(v) for k, v in _d(meta.get("labels")).items()}
+    if len(pools) > 1:
+        pools.sort(key=lambda p: p.name)
     return Cluster(name=str(meta.get("name", "")), labels=labels, taints=taints, ready=is_ready,
-                   not_ready_since=since, pools=tuple(sorted(pools, key=lambda p: p.name)))
+                   not_ready_since=since, pools=tuple(pools))
 
 
 def clusters_from(objs: Iterable[Mapping[str, Any]],
                   classes: Iterable[Mapping[str, Any]]) -> dict[str, Cluster]:
     by_name = {str(_d(c.get("metadata")).get("name")): c for c in classes}
     out: dict[str, Cluster] = {}
+    cache: PoolCache = {}
     for o in objs:
-        c = cluster_from(o, by_name)
+        c = cluster_from(o, by_name, cache)
         if c.name:
             out[c.name] = c
     return out
@@ -240,9 +275,11 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
             Assignment(str(e.get("name", "")), str(m.get("role", "")), str(m.get("pool", "")))
             for e in _l(spec.get("engines")) if isinstance(e, dict)
             for m in _l(e.get("members")) if isinstance(m, dict))
-        ordinal = _int(_d(meta.get("annotations")).get(ORDINAL_ANNOTATION), -1)
+        annotations = _d(meta.get("annotations"))
+        ordinal = _int(annotations.get(ORDINAL_ANNOTATION), -1)
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
-                    assignments, ready=conditions.is_true(obj, "Ready"))
+                    assignments, ready=conditions.is_true(obj, "Ready"),
+                    spread=str(annotations.get(SPREAD_ANNOTATION) or ""))
         (out if ordinal >= 0 else loose).append(r)
     # Replicas without a readable ordinal take the lowest free ones, in name order.
     used = {r.ordinal for r in out}
@@ -290,16 +327,23 @@ def allocation_summary(replicas: Iterable[Mapping[str, Any]]) -> dict[str, list[
     return out
 
 
-def summary_usages(clusters: Iterable[Mapping[str, Any]],
-                   skip_owner: str) -> list[Usage] | None:
-    """The ledger from published ``status.pools[].allocated``; None unless every pool has it.
+def summary_usages(clusters: Iterable[Mapping[str, Any]], skip_owner: str,
+                   relevant: Callable[[str], bool] | None = None) -> list[Usage] | None:
+    """The ledger from published ``status.pools[].allocated``; None unless it is complete.
 
-    Entries of ``skip_owner`` ("namespace/deployment") are left out: the caller adds that
-    deployment's own replicas from its observed state, which is fresher.
+    Complete means: every pool of every *relevant* cluster (one that could take a new replica;
+    all clusters when ``relevant`` is None) publishes ``allocated``. Other clusters are left
+    out: no replica is placed there, so their allocations do not matter to this decision.
+
+    Entries of ``skip_owner`` ("namespace/deployment") are left out too: the deployment's own
+    replicas are in the summary as well, and the caller adds them from its observed state,
+    which is fresher. Counting both would count each own replica twice.
     """
     out: list[Usage] = []
     for obj in clusters:
         name = str(_d(obj.get("metadata")).get("name", ""))
+        if relevant is not None and not relevant(name):
+            continue
         pools = [p for p in _l(_d(obj.get("status")).get("pools")) if isinstance(p, dict)]
         if not pools and _l(_d(obj.get("spec")).get("nodePools")):
             return None
@@ -307,12 +351,12 @@ def summary_usages(clusters: Iterable[Mapping[str, Any]],
             allocated = p.get("allocated")
             if not isinstance(allocated, list):
                 return None
+            pool = str(p.get("name", ""))
             for i, a in enumerate(allocated):
                 if not isinstance(a, dict) or a.get("owner") == skip_owner:
                     continue
                 demand = tuple(sorted((str(d.get("name")), max(_int(d.get("count"), 1), 0))
                                       for d in _l(a.get("devices")) if isinstance(d, dict)))
-                out.append(Usage(str(a.get("owner", "")), f"{name}/{p.get('name')}#{i}", name,
-                                 ((str(p.get("name", "")), demand,
-                                   max(_int(a.get("pods"), 0), 0)),)))
+                out.append(Usage(str(a.get("owner", "")), f"{name}/{pool}#{i}", name,
+                                 ((pool, demand, max(_int(a.get("pods"), 0), 0)),)))
     return out

@@ -26,7 +26,7 @@ class PoolLedger:
     __slots__ = ("_demands", "_nodes", "cap", "ceiling", "names", "overflow")
 
     def __init__(self, pool: Pool) -> None:
-        capacity = pool.capacity()
+        capacity = pool.capacity
         self.names: tuple[str, ...] = tuple(n for n, _ in capacity)
         self.cap: tuple[int, ...] = tuple(c for _, c in capacity)
         self.ceiling = pool.node_ceiling

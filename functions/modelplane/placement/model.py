@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 # A pod's demand or a node's capacity: device name -> count, sorted by name.
@@ -46,11 +47,14 @@ class Pool:
     # Set when the pool cannot be evaluated (e.g. its InferenceClass is missing).
     problem: str | None = None
 
-    @property
+    # Cached: the placement loop asks for these thousands of times per reconcile. (A frozen
+    # dataclass without slots keeps an instance __dict__, which cached_property writes to.)
+    @cached_property
     def shape(self) -> tuple[str, ...]:
         """What a device-request match depends on (memo key part)."""
         return tuple(d.key for d in self.devices)
 
+    @cached_property
     def capacity(self) -> Vector:
         """Devices one node offers that the ledger accounts (DRA-claimed ones)."""
         out: dict[str, int] = {}
@@ -120,7 +124,7 @@ class Engine:
     copies: int
     members: tuple[Member, ...]
 
-    @property
+    @cached_property
     def requests(self) -> tuple[tuple[str, tuple[DeviceRequest, ...]], ...]:
         """The device requests of every member (the pool-match memo key)."""
         return tuple((m.role, m.devices) for m in self.members)
@@ -186,6 +190,8 @@ class Replica:
     new: bool = False
     # Why an existing replica no longer fits where it runs (it is replaced make-before-break).
     invalid: str | None = None
+    # The spread record it carries (annotation modelplane.ai/spread-domains), "" when none.
+    spread: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,9 @@ class Decision:
     shortfall: int = 0
     # Set when placement refused to act: (reason, message). Everything observed is kept.
     blocked: tuple[str, str] | None = None
+    # "<eligible spread domains>/<spec hash>" as of the last fleet read (see core.spread_record);
+    # stamped on the replicas so a steady reconcile can tell "evenly spread" without the fleet.
+    spread: str = ""
 
     @property
     def scheduled(self) -> int:

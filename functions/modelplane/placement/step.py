@@ -3,13 +3,15 @@
 Requirements come in two phases so the steady reconcile stays cheap (DESIGN §5 "Scale"):
 
 1. always: every InferenceClass (few, small) and, by name, the clusters this deployment's own
-   replicas run on. That is enough to decide that nothing needs placing or moving.
-2. only when a slot needs a replica: every InferenceCluster, the referenced ModelCache, and the
-   capacity ledger: from the clusters' published ``status.pools[].allocated`` when every
-   cluster has it (compact), else every ModelReplica of every namespace.
+   replicas run on. That is enough to decide that nothing needs placing or moving: every slot
+   has a qualifying replica, and the spread is provably even (at most one replica per domain,
+   or the spread record the replicas carry shows no eligible domain is two emptier).
+2. otherwise: every InferenceCluster, the referenced ModelCache, and the capacity ledger: from
+   the clusters' published ``status.pools[].allocated`` when every cluster that could take a
+   replica has it (compact), else every ModelReplica of every namespace.
 
-Phase 2 is decided from phase-1 inputs only, so the requirements are the same on every call of
-Crossplane's requirements loop.
+Each phase is decided from the inputs of the phase before, so the requirements are the same
+on every call of Crossplane's requirements loop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.placement import core
-from modelplane.placement.filter import PoolMatcher
+from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
     clusters_from,
     footprint_from,
@@ -63,6 +65,8 @@ def _decision_json(d: Decision, clusters: dict[str, Cluster]) -> dict[str, Any]:
                           for u in d.unschedulable],
         "unschedulableMore": dict(sorted(d.unschedulable_more.items())),
     }
+    if d.spread:
+        out["spread"] = d.spread
     if d.blocked:
         out["blocked"] = {"reason": d.blocked[0], "message": d.blocked[1]}
     return out
@@ -104,9 +108,10 @@ def place(req: StepRequest) -> StepResult:
         res.context[CONTEXT_KEY] = _decision_json(steady, own_clusters)
         return res
 
-    # Phase 2: something needs placing: the whole fleet and the capacity ledger. When every
-    # cluster publishes its allocations (status.pools[].allocated), the ledger comes from the
-    # clusters and no ModelReplica is shipped; otherwise every ModelReplica is required.
+    # Phase 2: something needs placing, or the spread may be uneven: the whole fleet and the
+    # capacity ledger. When every candidate cluster publishes its allocations
+    # (status.pools[].allocated), the ledger comes from the clusters and no ModelReplica is
+    # shipped; otherwise every ModelReplica is required.
     all_clusters = require(req, res, "clusters", Selector.labels(API, "InferenceCluster", {}))
     cache_ref = (req.spec.get("modelCacheRef") or {}).get("name")
     cache: list[dict[str, Any]] | None = []
@@ -117,17 +122,6 @@ def place(req: StepRequest) -> StepResult:
         waiting = [w for w, v in (("InferenceClusters", all_clusters),
                                   (f"ModelCache {cache_ref}", cache)) if v is None]
         return _waiting(res, own, desired, ", ".join(waiting))
-    summarised = summary_usages(all_clusters, f"{req.namespace or ''}/{req.name}")
-    if summarised is None:
-        replicas = require(req, res, "replicas", Selector.labels(API, "ModelReplica", {}))
-        if replicas is None:
-            return _waiting(res, own, desired, "ModelReplicas")
-        usages = [usage_from(o) for o in replicas]
-    else:
-        usages = summarised
-    # Our own observed replicas count too, even before the API lists them.
-    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == "ModelReplica"]
-
     fleet_clusters = clusters_from(all_clusters, classes)
     if cache_ref and not cache:
         d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
@@ -139,6 +133,22 @@ def place(req: StepRequest) -> StepResult:
     if cache_ref:
         request = request_from(req.composite, now,
                                footprint_from(cache[0], fleet_clusters.values()))
+    # The ledger only matters where a replica may go: the compact one is used when every such
+    # cluster publishes it (all phase-2 inputs, so the requirement is stable across calls).
+    candidates = {n for n, c in fleet_clusters.items() if cluster_filter(request, c) is None}
+    summarised = summary_usages(all_clusters, f"{req.namespace or ''}/{req.name}",
+                                relevant=candidates.__contains__)
+    if summarised is None:
+        replicas = require(req, res, "replicas", Selector.labels(API, "ModelReplica", {}))
+        if replicas is None:
+            return _waiting(res, own, desired, "ModelReplicas")
+        usages = [usage_from(o) for o in replicas]
+    else:
+        usages = summarised
+    # Our own observed replicas count too, even before the API lists them. (The compact
+    # ledger left our own entries out, so nothing is counted twice; the full ledger's
+    # duplicates are dropped by the Ledger, which keys usages by namespace and name.)
+    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == "ModelReplica"]
     decision = core.place(request, Fleet(fleet_clusters, usages), own, matcher=matcher)
     res.context[CONTEXT_KEY] = _decision_json(decision, fleet_clusters)
     return res

@@ -19,6 +19,7 @@ from typing import Any
 from modelplane import stack
 from modelplane.common.conditions import is_true
 from modelplane.common.names import dns_label
+from modelplane.placement.inputs import allocation_summary
 from modelplane.step import (
     Desired,
     Resource,
@@ -136,7 +137,7 @@ def compose(req: StepRequest) -> StepResult:
     if storage:
         res.status["storageClassName"] = storage
     res.status["pools"] = pool_status(req, raw_pools, pools, infra, desired, stack_ready,
-                                      source == "Existing")
+                                      source == "Existing", replicas)
 
     # -- conditions --------------------------------------------------------------------------
     infra_ready = _report(res, "ClusterReady", desired, sorted(infra.resources),
@@ -234,9 +235,18 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
 
 def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: list[Pool],
                 infra: Infra, desired: Mapping[str, Desired], stack_ready: bool,
-                is_existing: bool) -> list[dict[str, Any]]:
-    """status.pools: resolved pools afresh; unresolved ones keep their last published entry."""
+                is_existing: bool, replicas: list[Resource] | None = None,
+                ) -> list[dict[str, Any]]:
+    """status.pools: resolved pools afresh; unresolved ones keep their last published entry.
+
+    Every entry carries ``allocated``: the devices the ModelReplicas hosted here claim, one
+    entry per (deployment, pod shape), so placement can read the whole fleet's ledger from
+    the clusters (the compact ledger) instead of every ModelReplica. It comes from the same
+    ModelReplicas the deletion protection requires; while they are unresolved, the last
+    published ``allocated`` stays.
+    """
     resolved = {p.name: p for p in pools}
+    summary = allocation_summary(replicas) if replicas is not None else None
     previous = {str(p.get("name")): p for p in req.status.get("pools") or []
                 if isinstance(p, Mapping)}
     out: list[dict[str, Any]] = []
@@ -245,7 +255,10 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
         pool = resolved.get(pname)
         if pool is None or pname in infra.pool_problems:
             if pname in previous:
-                out.append(dict(previous[pname]))
+                kept = dict(previous[pname])
+                if summary is not None:
+                    kept["allocated"] = summary.get(pname, [])
+                out.append(kept)
             continue
         rname = infra.pool_resource.get(pname, "")
         ready = stack_ready if is_existing else (
@@ -257,6 +270,10 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
         cost = pool.class_spec.get("costPerNodeHour")
         if cost:
             entry["costPerNodeHour"] = str(cost)
+        if summary is not None:
+            entry["allocated"] = summary.get(pname, [])
+        elif isinstance(previous.get(pname, {}).get("allocated"), list):
+            entry["allocated"] = previous[pname]["allocated"]
         out.append(entry)
     return out
 

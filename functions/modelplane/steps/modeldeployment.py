@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.common import conditions
-from modelplane.placement.inputs import CLUSTER_LABEL, DEPLOYMENT_LABEL, ORDINAL_ANNOTATION
+from modelplane.placement.inputs import (
+    CLUSTER_LABEL,
+    DEPLOYMENT_LABEL,
+    ORDINAL_ANNOTATION,
+    SPREAD_ANNOTATION,
+)
 from modelplane.placement.step import API, CONTEXT_KEY
 from modelplane.step import (
     Desired,
@@ -66,6 +71,15 @@ def _labels(req: StepRequest, cluster: str) -> dict[str, str]:
     return labels
 
 
+def replica_annotations(placed: dict[str, Any], decision: dict[str, Any]) -> dict[str, str]:
+    """The slot, and the spread record of the last fleet read (lets a steady reconcile prove
+    the spread even without reading the fleet; see modelplane.placement.core.spread_record)."""
+    out = {ORDINAL_ANNOTATION: str(placed["ordinal"])}
+    if decision.get("spread"):
+        out[SPREAD_ANNOTATION] = str(decision["spread"])
+    return out
+
+
 def _url(address: str) -> str:
     return address if address.startswith(("http://", "https://")) else f"http://{address}"
 
@@ -111,7 +125,7 @@ def compose(req: StepRequest) -> StepResult:
                 "apiVersion": API, "kind": "ModelReplica",
                 "metadata": {"name": name, "namespace": req.namespace,
                              "labels": _labels(req, placed["cluster"]),
-                             "annotations": {ORDINAL_ANNOTATION: str(placed["ordinal"])}},
+                             "annotations": replica_annotations(placed, decision)},
                 "spec": _replica_spec(req, placed),
             })
         obs = seen[1] if seen else None
