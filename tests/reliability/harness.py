@@ -52,9 +52,15 @@ def store_resolver(fleet: Fleet) -> Resolver:
     return resolve
 
 
-def replay(fleet: Fleet, xr: dict[str, Any], resolve: Resolver) -> Outcome:
-    """Run xr's pipeline once against the fleet's current state, answering through ``resolve``."""
+def replay(fleet: Fleet, xr: dict[str, Any], resolve: Resolver,
+           only_step: str | None = None) -> Outcome:
+    """Run xr's pipeline once against the fleet's current state, answering through ``resolve``.
+
+    With ``only_step``, only that pipeline step sees ``resolve``; every other step is answered
+    from the store, so a fault is injected into exactly one step at a time.
+    """
     load_steps()
+    healthy = store_resolver(fleet)
     uid = xr["metadata"].get("uid", "")
     observed = {
         o["metadata"]["annotations"][RESOURCE_NAME_ANNOTATION]: o
@@ -67,6 +73,7 @@ def replay(fleet: Fleet, xr: dict[str, Any], resolve: Resolver) -> Outcome:
     status: dict[str, Any] = {}
     for step in comp["spec"]["pipeline"]:
         reg = STEPS[step["input"]["step"]]
+        answer = resolve if only_step in (None, reg.name) else healthy
         required: dict[str, list[dict[str, Any]]] = {}
         last: dict[str, Selector] | None = None
         for _ in range(6):
@@ -83,7 +90,7 @@ def replay(fleet: Fleet, xr: dict[str, Any], resolve: Resolver) -> Outcome:
             last = dict(res.requirements)
             required = {}
             for name, sel in res.requirements.items():
-                got = resolve(name, sel)
+                got = answer(name, sel)
                 if got is not None:
                     required[name] = got
         out.results.append(res)
@@ -92,6 +99,24 @@ def replay(fleet: Fleet, xr: dict[str, Any], resolve: Resolver) -> Outcome:
         context.update(res.context)
     out.desired = desired
     return out
+
+
+def steps_of(fleet: Fleet, xr: dict[str, Any]) -> list[str]:
+    """The pipeline step names of xr's Composition, in order."""
+    return [str(s["input"]["step"]) for s in fleet.engine.composition_for(xr)["spec"]["pipeline"]]
+
+
+def requirements_of(fleet: Fleet, xr: dict[str, Any], step_name: str) -> dict[str, Selector]:
+    """Every required-resource set ``step_name`` declares for xr on a healthy fleet."""
+    seen: dict[str, Selector] = {}
+    base = store_resolver(fleet)
+
+    def record(name: str, sel: Selector) -> list[dict[str, Any]] | None:
+        seen[name] = sel
+        return base(name, sel)
+
+    replay(fleet, xr, record, only_step=step_name)
+    return dict(sorted(seen.items()))
 
 
 def xrs(fleet: Fleet) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from modelplane import stack
 from modelplane.common.conditions import is_true
+from modelplane.common.fields import path
 from modelplane.common.names import dns_label
 from modelplane.placement.inputs import allocation_summary
 from modelplane.step import (
@@ -77,7 +78,7 @@ def compose(req: StepRequest) -> StepResult:
     replicas = require(req, res, "replicas",
                        Selector.labels(API, "ModelReplica", {CLUSTER_LABEL: name}))
 
-    source = str((spec.get("cluster") or {}).get("source", ""))
+    source = str(path(spec, "cluster").get("source", ""))
     credentials = spec.get("credentials") if isinstance(spec.get("credentials"), Mapping) else None
     provider_config = {"kind": "ClusterProviderConfig", "name": DEFAULT_PROVIDER_CONFIG}
     desired: dict[str, Desired] = {}
@@ -88,7 +89,7 @@ def compose(req: StepRequest) -> StepResult:
     ctx = Ctx(name=name, spec=spec, provider_config=provider_config)
 
     composer = SOURCES.get(source)
-    block = (spec.get("cluster") or {}).get(source.lower()) if source else None
+    block = path(spec, "cluster").get(source.lower()) if source else None
     if composer is None or not isinstance(block, Mapping):
         problem = (f"spec.cluster.source {source!r} is not one of {', '.join(SOURCES)}"
                    if composer is None else
@@ -283,12 +284,12 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
 def cloud_provider_config(name: str, source: str, spec: Mapping[str, Any],
                           credentials: Mapping[str, Any]) -> Resource:
     """The cloud provider's ClusterProviderConfig reading spec.credentials' Secret."""
-    ref = credentials.get("secretRef") or {}
+    ref = path(credentials, "secretRef")
     body: dict[str, Any] = {"credentials": {"source": "Secret", "secretRef": {
         "name": str(ref.get("name", "")), "namespace": str(ref.get("namespace", "")),
         "key": str(ref.get("key") or "credentials")}}}
     if source == "GKE":
-        body["projectID"] = str(((spec.get("cluster") or {}).get("gke") or {}).get("project", ""))
+        body["projectID"] = str(path(spec, "cluster", "gke").get("project", ""))
     return {"apiVersion": CLOUD_PROVIDER_CONFIG[source], "kind": "ClusterProviderConfig",
             "metadata": {"name": dns_label(name, source.lower()),
                          "labels": {CLUSTER_LABEL: name}},

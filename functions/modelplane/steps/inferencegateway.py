@@ -84,6 +84,9 @@ def compose(req: StepRequest) -> StepResult:
                         f"spec.backend {backend!r} is not supported (supported: Traefik); "
                         "keeping what exists")
     traefik = spec.get("traefik") or {}
+    if not isinstance(traefik, dict):
+        return _invalid(req, "InvalidSpec", f"spec.traefik must be an object, got {traefik!r}; "
+                        "keeping what exists")
     version = traefik.get("version")
     if not isinstance(version, str) or not _VERSION.match(version):
         return _invalid(req, "InvalidTraefikVersion",

@@ -241,7 +241,8 @@ class _Inputs:
 def _inputs(req: StepRequest, res: StepResult) -> _Inputs | None:
     """The spec's inputs, or None after reporting which field is invalid."""
     spec = req.spec
-    hf = (spec.get("source") or {}).get("huggingFace")
+    source = spec.get("source")
+    hf = source.get("huggingFace") if isinstance(source, dict) else None
     problem = ""
     if not isinstance(hf, dict):
         problem = f"spec.source.huggingFace is required (got {hf!r})"
@@ -353,6 +354,8 @@ def compose(req: StepRequest) -> StepResult:
         res.desired.update(keep)
         cp = _observe_copy(req, name, observed_by_cluster[name])
         cp.message = _join("InferenceCluster not found; its copy is kept", cp.message)
+        res.event("Warning", f"InferenceCluster {name!r} holds a copy of this cache but was not "
+                  "found among the InferenceClusters; its copy is kept", "ClusterNotFound")
         copies[name] = cp
 
     mark_ready_from_observed(req, res.desired)
@@ -378,6 +381,11 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
         res.desired.update(req.keep_observed(owned))
         cp = _observe_copy(req, name, owned)
         suffix = "; its copy is kept" if owned else "; nothing is staged until it is"
+        if owned:
+            # A copy that exists but cannot be reconciled is worth an event, not just a line
+            # in status.clusters: Hydrated may still say True from the observed objects.
+            res.event("Warning", f"InferenceCluster {name!r}: {why_not}{suffix}",
+                      "ClusterNotReady")
         cp.message = _join(why_not + suffix, cp.message)
         return cp
 

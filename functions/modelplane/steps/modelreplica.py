@@ -59,7 +59,8 @@ def compose(req: StepRequest) -> StepResult:
     clusters = (require(req, res, REQ_CLUSTER, Selector(API_VERSION, "InferenceCluster",
                                                        match_name=str(cluster_name)))
                 if isinstance(cluster_name, str) and cluster_name else None)
-    cache_name = (req.spec.get("modelCacheRef") or {}).get("name")
+    cache_ref = req.spec.get("modelCacheRef")
+    cache_name = cache_ref.get("name") if isinstance(cache_ref, dict) else None
     caches = (require(req, res, REQ_CACHE, Selector(API_VERSION, "ModelCache",
                                                    match_name=str(cache_name),
                                                    namespace=req.namespace))
@@ -86,6 +87,18 @@ def compose(req: StepRequest) -> StepResult:
                      "status.providerConfigRef.kubernetes yet")
     pc = objects.ProviderConfigRef(kind=str(pc_raw.get("kind") or "ClusterProviderConfig"),
                                    name=str(pc_raw["name"]))
+    unknown = _unknown_pools(replica, cstatus)
+    if unknown:
+        # Composing would re-point running pods at a node pool that does not exist (they
+        # would go Pending): keep the workloads as they are until the spec or cluster is fixed.
+        return _hold(req, res, "PoolNotFound", "; ".join(unknown))
+    ready = conditions.get(cluster, "Ready")
+    if ready is not None and ready.get("status") != "True":
+        # Workloads are kept and still composed (a NotReady control plane does not stop pods
+        # that run); say why they may be unreachable or not progressing.
+        why = ready.get("message") or ready.get("reason") or "no reason given"
+        res.event("Warning", f"InferenceCluster {replica.cluster!r} (spec.cluster) is not "
+                  f"Ready: {why}", "ClusterNotReady")
 
     cached_repo: str | None = None
     if any(pods.wants_cached_model(replica, m) for e in replica.engines for m in e.members):
@@ -104,6 +117,11 @@ def compose(req: StepRequest) -> StepResult:
             return _hold(req, res, "ModelCacheInvalid",
                          f"ModelCache {replica.cache!r} has no spec.source.huggingFace.repo")
         cached_repo = str(repo)
+
+    elif caches == []:
+        # Not needed to compose, but the pods mount its volume: say it is gone.
+        res.event("Warning", f"ModelCache {replica.cache!r} (spec.modelCacheRef.name) does not "
+                  f"exist in namespace {replica.namespace!r}", "ModelCacheNotFound")
 
     gateway_address = (cstatus.get("gateway") or {}).get("address")
     res.desired = build(replica, pc, cached_repo)
@@ -190,6 +208,17 @@ def build(replica: Replica, pc: objects.ProviderConfigRef,
     return desired
 
 
+def _unknown_pools(replica: Replica, cstatus: dict[str, Any]) -> list[str]:
+    """Members pinned to a pool the cluster does not publish (only once it publishes pools)."""
+    published = cstatus.get("pools")
+    if not isinstance(published, list) or not published:
+        return []
+    names = {str(p.get("name")) for p in published if isinstance(p, dict)}
+    return [f"{m.path}.pool {m.pool!r}: InferenceCluster {replica.cluster!r} has no such "
+            f"node pool (it has {', '.join(sorted(names))})"
+            for e in replica.engines for m in e.members if m.pool not in names]
+
+
 def _hold(req: StepRequest, res: StepResult, reason: str, message: str,
           warn: bool = True) -> StepResult:
     """Keep what exists, say which input is missing, compose nothing new."""
@@ -208,7 +237,8 @@ def _hold(req: StepRequest, res: StepResult, reason: str, message: str,
 
 
 def _engine_names(req: StepRequest) -> list[str]:
-    return sorted(str(e.get("name")) for e in req.spec.get("engines") or []
+    engines = req.spec.get("engines")
+    return sorted(str(e.get("name")) for e in (engines if isinstance(engines, list) else [])
                   if isinstance(e, dict) and e.get("name"))
 
 

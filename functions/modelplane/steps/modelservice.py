@@ -187,6 +187,13 @@ def compose(req: StepRequest) -> StepResult:
         res.condition("Routing", "False", "GatewayNotFound", msg)
         return _keep(req, res)
 
+    for i, found in enumerate(selected):
+        if not found:
+            # Routing still works from the other groups (or answers 503); name the group that
+            # selects nothing, since a typo here silently shifts traffic.
+            sel = (spec["endpoints"][i].get("selector") or {})
+            res.event("Warning", f"spec.endpoints[{i}].selector {sel!r} selects no "
+                      f"ModelEndpoint in namespace {ns!r}", "NoEndpointsSelected")
     plan = plan_routes(spec, ns, [s or [] for s in selected])
     for rname, obj in sorted(build_route(req, plan, gateway).items()):
         observed = req.observed.get(rname)

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from modelplane.common.fields import mapping, sequence
 from modelplane.validate.admission import FieldError, admit, compile_error
 from modelplane.validate.registry import (
     XRD_GROUP,
@@ -35,15 +36,6 @@ def known_steps() -> dict[str, frozenset[str]]:
 
     load_steps()
     return {name: reg.kinds for name, reg in STEPS.items()}
-
-
-def _map(value: Any) -> dict[str, Any]:
-    """A mapping field, or an empty one when the document has something else there."""
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -73,12 +65,12 @@ def _is_our_xrd(doc: dict[str, Any]) -> bool:
     return (
         doc.get("kind") == XRD_KIND
         and str(doc.get("apiVersion", "")).startswith(XRD_GROUP + "/")
-        and _map(doc.get("spec")).get("group") == GROUP
+        and mapping(doc.get("spec")).get("group") == GROUP
     )
 
 
 def _is_our_composition(doc: dict[str, Any]) -> bool:
-    ref = _map(_map(doc.get("spec")).get("compositeTypeRef"))
+    ref = mapping(mapping(doc.get("spec")).get("compositeTypeRef"))
     return (
         doc.get("kind") == "Composition"
         and str(doc.get("apiVersion", "")).startswith(XRD_GROUP + "/")
@@ -90,23 +82,23 @@ def check_composition(doc: dict[str, Any], registry: Registry,
                       steps: dict[str, frozenset[str]]) -> list[FieldError]:
     """A Composition of ours names a served XR type and known steps of our function."""
     errors: list[FieldError] = []
-    spec = _map(doc.get("spec"))
-    ref = _map(spec.get("compositeTypeRef"))
+    spec = mapping(doc.get("spec"))
+    ref = mapping(spec.get("compositeTypeRef"))
     xr_kind = str(ref.get("kind", ""))
     if registry.xrd_for(str(ref.get("apiVersion", "")), xr_kind) is None:
         errors.append(FieldError("spec.compositeTypeRef", f"no XRD serves "
                                  f"{ref.get('apiVersion')} {xr_kind}"))
     if spec.get("mode") != "Pipeline":
         errors.append(FieldError("spec.mode", "Modelplane compositions use mode: Pipeline"))
-    pipeline = _list(spec.get("pipeline"))
+    pipeline = sequence(spec.get("pipeline"))
     if not pipeline:
         errors.append(FieldError("spec.pipeline", "needs at least one step"))
     for i, raw_entry in enumerate(pipeline):
-        entry = _map(raw_entry)
+        entry = mapping(raw_entry)
         where = f"spec.pipeline[{i}]"
-        if _map(entry.get("functionRef")).get("name") != FUNCTION_NAME:
+        if mapping(entry.get("functionRef")).get("name") != FUNCTION_NAME:
             continue  # another function's step (e.g. auto-ready): not ours to check
-        step_input = _map(entry.get("input"))
+        step_input = mapping(entry.get("input"))
         if step_input.get("apiVersion") != INPUT_API_VERSION or step_input.get("kind") != "Input":
             errors.append(FieldError(f"{where}.input", f"input must be apiVersion "
                                      f"{INPUT_API_VERSION}, kind Input"))
@@ -123,9 +115,9 @@ def check_composition(doc: dict[str, Any], registry: Registry,
 def check_xrd(doc: dict[str, Any]) -> list[FieldError]:
     """Our own XRD rules: every field described, every CEL rule compiles."""
     errors: list[FieldError] = []
-    for i, raw_version in enumerate(_list(_map(doc.get("spec")).get("versions"))):
-        version = _map(raw_version)
-        schema = _map(_map(version.get("schema")).get("openAPIV3Schema"))
+    for i, raw_version in enumerate(sequence(mapping(doc.get("spec")).get("versions"))):
+        version = mapping(raw_version)
+        schema = mapping(mapping(version.get("schema")).get("openAPIV3Schema"))
         _walk_schema(schema, f"spec.versions[{i}].schema.openAPIV3Schema", errors)
     return errors
 
@@ -134,13 +126,13 @@ def _walk_schema(node: dict[str, Any], where: str, errors: list[FieldError]) -> 
     if not str(node.get("description", "")).strip():
         errors.append(FieldError(where, "every field needs a description (kubectl explain "
                                         "shows it)"))
-    for j, rule in enumerate(map(_map, _list(node.get("x-kubernetes-validations")))):
+    for j, rule in enumerate(map(mapping, sequence(node.get("x-kubernetes-validations")))):
         why = compile_error(str(rule.get("rule", "")))
         if why:
             errors.append(FieldError(f"{where}.x-kubernetes-validations[{j}]",
                                      f"rule does not compile: {why}"))
-    for key, child in sorted(_map(node.get("properties")).items()):
-        _walk_schema(_map(child), f"{where}.properties.{key}", errors)
+    for key, child in sorted(mapping(node.get("properties")).items()):
+        _walk_schema(mapping(child), f"{where}.properties.{key}", errors)
     if isinstance(node.get("additionalProperties"), dict):
         _walk_schema(node["additionalProperties"], f"{where}.additionalProperties", errors)
     if isinstance(node.get("items"), dict):
@@ -185,12 +177,12 @@ def validate_paths(paths: list[str], registry: Registry | None = None) -> list[P
         composed = {
             (str(ref.get("apiVersion")), str(ref.get("kind")))
             for _, _, c in compositions
-            for ref in [_map(_map(c.get("spec")).get("compositeTypeRef"))]
+            for ref in [mapping(mapping(c.get("spec")).get("compositeTypeRef"))]
         }
         for name, index, xrd in xrds:
-            spec = _map(xrd.get("spec"))
-            kind = str(_map(spec.get("names")).get("kind"))
-            for version in map(_map, _list(spec.get("versions"))):
+            spec = mapping(xrd.get("spec"))
+            kind = str(mapping(spec.get("names")).get("kind"))
+            for version in map(mapping, sequence(spec.get("versions"))):
                 if not version.get("referenceable"):
                     continue
                 ref_key = (f"{spec.get('group')}/{version.get('name')}", kind)

@@ -106,7 +106,8 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     # Identity).
     creds = (ctx.spec.get("credentials") or {}).get("secretRef")
     out.identity = ({"type": "GoogleApplicationCredentials", "source": "Secret",
-                     "secretRef": {"name": str(creds["name"]), "namespace": str(creds["namespace"]),
+                     "secretRef": {"name": str(creds.get("name", "")),
+                                   "namespace": str(creds.get("namespace", "")),
                                    "key": str(creds.get("key") or "credentials")}}
                     if isinstance(creds, Mapping) else
                     {"type": "GoogleApplicationCredentials", "source": "InjectedIdentity"})

@@ -127,7 +127,10 @@ def _member(raw: Any, path: str) -> Member:
             raise SpecError(f"{path}.worker.nodes", "a Worker member needs worker.nodes")
         nodes = _int(worker.get("nodes"), f"{path}.worker.nodes", 1, 1, 64)
     devices: list[DeviceRequest] = []
-    for i, d in enumerate(raw.get("devices") or []):
+    raw_devices = raw.get("devices") or []
+    if not isinstance(raw_devices, list):
+        raise SpecError(f"{path}.devices", f"must be a list, got {raw_devices!r}")
+    for i, d in enumerate(raw_devices):
         dev = _device(d, f"{path}.devices[{i}]")
         if dev is not None:
             devices.append(dev)
@@ -149,7 +152,10 @@ def _engine(raw: Any, path: str, mode: str) -> Engine:
     if not isinstance(raw, dict):
         raise SpecError(path, f"must be an object, got {raw!r}")
     name = _str(raw.get("name"), f"{path}.name")
-    members = [_member(m, f"{path}.members[{i}]") for i, m in enumerate(raw.get("members") or [])]
+    raw_members = raw.get("members") or []
+    if not isinstance(raw_members, list):
+        raise SpecError(f"{path}.members", f"must be a list, got {raw_members!r}")
+    members = [_member(m, f"{path}.members[{i}]") for i, m in enumerate(raw_members)]
     roles = sorted(m.role for m in members)
     if roles not in (["Standalone"], ["Leader", "Worker"]):
         raise SpecError(f"{path}.members", "an engine has either one Standalone member, or one "
@@ -170,7 +176,12 @@ def parse(composite: dict[str, Any]) -> Replica:
     """Read a ModelReplica; raises SpecError naming the first field that cannot be composed."""
     meta = composite.get("metadata") or {}
     spec = composite.get("spec") or {}
-    mode = (spec.get("serving") or {}).get("mode") or "Unified"
+    if not isinstance(spec, dict):
+        raise SpecError("spec", f"must be an object, got {spec!r}")
+    serving = spec.get("serving") or {}
+    if not isinstance(serving, dict):
+        raise SpecError("spec.serving", f"must be an object, got {serving!r}")
+    mode = serving.get("mode") or "Unified"
     if mode not in MODES:
         raise SpecError("spec.serving.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
     raw_engines = spec.get("engines")
@@ -184,8 +195,14 @@ def parse(composite: dict[str, Any]) -> Replica:
         raise SpecError("spec.engines", "serving mode PrefillDecode needs exactly two engines, "
                         "one with phase Prefill and one with phase Decode, got phases "
                         f"{[e.phase for e in engines]}")
-    cache = (spec.get("modelCacheRef") or {}).get("name")
-    tolerations = tuple(t for t in spec.get("tolerations") or [] if isinstance(t, dict))
+    cache_ref = spec.get("modelCacheRef") or {}
+    if not isinstance(cache_ref, dict):
+        raise SpecError("spec.modelCacheRef", f"must be an object, got {cache_ref!r}")
+    cache = cache_ref.get("name")
+    raw_tolerations = spec.get("tolerations") or []
+    if not isinstance(raw_tolerations, list):
+        raise SpecError("spec.tolerations", f"must be a list, got {raw_tolerations!r}")
+    tolerations = tuple(t for t in raw_tolerations if isinstance(t, dict))
     return Replica(
         name=_str(meta.get("name"), "metadata.name"),
         namespace=_str(meta.get("namespace"), "metadata.namespace"),
