@@ -142,8 +142,15 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
             why, unknown, fixed = validity(request, r, clusters, matcher)
             if unknown and out.unknown is None:
                 out.unknown = unknown
+            if r.unschedulable and not r.ready:
+                # Its cluster cannot admit its pods: DRA admission is authoritative, whatever
+                # the ledger said when it was placed. It serves nothing, so it is re-placed.
+                fixed.refused = why is None
+                why = why or (f"its pods cannot be admitted on cluster {r.cluster}: "
+                              f"{r.unschedulable}")
             fixed.invalid = why
             fixed.spread = r.spread
+            fixed.unschedulable = r.unschedulable
             judged.append(fixed)
         judged_slots[ordinal] = judged
     # Domain counts of the settled slots (exactly one valid replica): what a move improves.
@@ -159,6 +166,9 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
             out.keep.extend(judged)
             out.needed.append(ordinal)
             continue
+        # A replica its cluster refused serves nothing: gone as soon as the slot has another.
+        out.removed.extend(r.name for r in judged if r.invalid is not None and _refused(r))
+        judged = [r for r in judged if r.invalid is None or not _refused(r)]
         preferred = min(valid, key=lambda r: (
             settled.get(domain(request, clusters[r.cluster]), 0), r.name))
         if preferred.ready:
@@ -173,6 +183,11 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
     out.needed.extend(o for o in range(request.replicas) if o not in slots)
     out.needed.sort()
     return out
+
+
+def _refused(r: Replica) -> bool:
+    """Not Ready, and its cluster reports that it cannot admit the replica's pods."""
+    return bool(r.unschedulable) and not r.ready
 
 
 def replica_name(request: Request, ordinal: int, cluster: str,
@@ -206,19 +221,37 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
     if p.needed and not fleet.clusters:
         return _blocked(request, own, (
             "NoClusters", "no InferenceCluster exists; nothing can be placed"))
-    placer = Placer(request, fleet, decision, matcher)
+    # Replicas whose pods the cluster refused hold no devices, and the pools that refused them
+    # get nothing more of ours in this decision (the ledger disagreed with admission there).
+    refused = [r for r in decision.replicas if r.invalid is not None and _refused(r)]
+    avoid: dict[tuple[str, str], str] = {}
+    for r in refused:
+        for a in r.assignments:
+            avoid.setdefault((r.cluster, a.pool), f"replica {r.name}: {r.unschedulable}")
+    placer = Placer(request, fleet, decision, matcher,
+                    skip=[(request.namespace, r.name) for r in refused], avoid=avoid)
     decision.spread = spread_record(request, len(placer.eligible))
     if p.needed:
         for ordinal in p.needed:
             if placer.place_one(ordinal) is None:
                 decision.shortfall += 1
-        if decision.shortfall:
+        short = decision.shortfall
+        _settle_refused(request, placer, decision, refused)
+        if short:
             _explain(decision, placer.rejected)
     elif not p.removed and _settled(decision):
         rebalance(request, placer, decision)
     decision.replicas.sort(key=lambda r: (r.ordinal, r.name))
     decision.removed.sort()
+    _note_refused(decision, own)
     return decision
+
+
+def _note_refused(decision: Decision, own: list[Replica]) -> None:
+    """Which removed replicas went because their cluster refused them (for status/events)."""
+    gone = set(decision.removed)
+    decision.refused = sorted((r.name, r.cluster, r.unschedulable) for r in own
+                              if r.name in gone and _refused(r))
 
 
 def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
@@ -247,7 +280,46 @@ def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[
     d.spread = records.pop() if len(records) == 1 else ""
     if not p.removed and _settled(d) and not _evenly_spread(request, clusters, d):
         return None
+    _note_refused(d, own)
     return d
+
+
+def _settle_refused(request: Request, placer: Placer, decision: Decision,
+                    refused: list[Replica]) -> None:
+    """Remove the replicas the cluster refused, unless waiting in place is the only option.
+
+    A refused replica goes right away (it serves nothing) when its slot has another valid
+    replica (the replacement just placed, or an earlier one), or when the ledger replay -- with
+    every other pod first and the refused pods last -- agrees that it does not fit: then
+    waiting cannot help and the slot is reported short. Only when nowhere else has room AND
+    the ledger says its pool should (stale, or packed differently from first-come admission)
+    does it stay, Pending, reported as waiting: removing it would only place it there again.
+    A Ready replica is never touched here.
+    """
+    waiting: set[int] = set()
+    for r in refused:
+        others = any(x is not r and x.ordinal == r.ordinal and x.invalid is None
+                     for x in decision.replicas)
+        if (not others and r.refused and r.ordinal not in waiting
+                and _fits_last(request, placer, r)):
+            r.invalid, r.waiting = None, r.unschedulable
+            waiting.add(r.ordinal)
+            decision.shortfall = max(decision.shortfall - 1, 0)
+            continue
+        decision.replicas.remove(r)
+        decision.removed.append(r.name)
+
+
+def _fits_last(request: Request, placer: Placer, r: Replica) -> bool:
+    """Whether ``r``'s pods fit its pools after every other pod the ledger knows."""
+    by_pool: dict[str, list[Vector]] = {}
+    for pool, demand, count in usage(request, r).pods:
+        by_pool.setdefault(pool, []).extend([demand] * count)
+    for pool, demands in sorted(by_pool.items()):
+        led = placer.ledger.pool(r.cluster, pool)
+        if led is None or not led.fits(demands):
+            return False
+    return True
 
 
 def _settled(decision: Decision) -> bool:
@@ -358,9 +430,12 @@ class Placer:
     """
 
     def __init__(self, request: Request, fleet: Fleet, decision: Decision,
-                 matcher: PoolMatcher) -> None:
+                 matcher: PoolMatcher, skip: Iterable[tuple[str, str]] = (),
+                 avoid: dict[tuple[str, str], str] | None = None) -> None:
         self.request, self.fleet, self.decision, self.matcher = request, fleet, decision, matcher
-        self.ledger = Ledger(fleet)
+        self.ledger = Ledger(fleet, skip)
+        # (cluster, pool) -> why nothing new of ours goes there in this decision.
+        self.avoid = avoid or {}
         self.rejected: dict[str, tuple[str, str]] = {}
         self.candidates: dict[str, _Candidate] = {}
         self.eligible: set[str] = set()  # domains of matching clusters, Ready or not
@@ -415,6 +490,11 @@ class Placer:
         shortage = ""
         for ei, pools in enumerate(cand.engine_pools):
             for pool in pools:
+                refused = self.avoid.get((name, pool.name))
+                if refused is not None:
+                    shortage = shortage or (f"engine {request.engines[ei].name}: pool "
+                                            f"{pool.name} refused to admit {refused}")
+                    continue
                 led = self.ledger.pool(name, pool.name)
                 if led is None:
                     continue

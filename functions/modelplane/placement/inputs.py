@@ -34,6 +34,8 @@ from modelplane.placement.model import (
 ORDINAL_ANNOTATION = "modelplane.ai/ordinal"
 SPREAD_ANNOTATION = "modelplane.ai/spread-domains"
 DEPLOYMENT_LABEL = "modelplane.ai/deployment"
+# ModelReplica WorkloadsReady reason when its cluster cannot admit the pods (compose-replica).
+UNSCHEDULABLE_REASON = "Unschedulable"
 CLUSTER_LABEL = "modelplane.ai/cluster"
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
@@ -277,9 +279,14 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
             for m in _l(e.get("members")) if isinstance(m, dict))
         annotations = _d(meta.get("annotations"))
         ordinal = _int(annotations.get(ORDINAL_ANNOTATION), -1)
+        workloads = conditions.get(obj, "WorkloadsReady") or {}
+        refused = (str(workloads.get("message") or "pods cannot be scheduled")
+                   if workloads.get("status") == "False"
+                   and workloads.get("reason") == UNSCHEDULABLE_REASON else "")
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
                     assignments, ready=conditions.is_true(obj, "Ready"),
-                    spread=str(annotations.get(SPREAD_ANNOTATION) or ""))
+                    spread=str(annotations.get(SPREAD_ANNOTATION) or ""),
+                    unschedulable=refused)
         (out if ordinal >= 0 else loose).append(r)
     # Replicas without a readable ordinal take the lowest free ones, in name order.
     used = {r.ordinal for r in out}

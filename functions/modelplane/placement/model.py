@@ -192,6 +192,14 @@ class Replica:
     invalid: str | None = None
     # The spread record it carries (annotation modelplane.ai/spread-domains), "" when none.
     spread: str = ""
+    # Why its cluster cannot admit its pods (ModelReplica WorkloadsReady=False, reason
+    # Unschedulable), "" when it did not say so. Such a replica holds no devices.
+    unschedulable: str = ""
+    # Set by the plan when that refusal is the only thing wrong with it: it may wait in place
+    # when nowhere else has room and the ledger says its own pool should (a stale ledger).
+    refused: bool = False
+    # Kept in place although not admitted (see ``refused``): the cluster's message.
+    waiting: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,8 @@ class Decision:
     # replacement is Ready. Sorted by (ordinal, name).
     replicas: list[Replica] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Removed because their cluster could not admit their pods: (name, cluster, message).
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
     unschedulable: list[Unschedulable] = field(default_factory=list)
     unschedulable_more: dict[str, int] = field(default_factory=dict)
     shortfall: int = 0

@@ -45,6 +45,7 @@ def _decision_json(d: Decision, clusters: dict[str, Cluster]) -> dict[str, Any]:
         reps.append({
             "name": r.name, "ordinal": r.ordinal, "cluster": r.cluster, "new": r.new,
             **({"invalid": r.invalid} if r.invalid else {}),
+            **({"waiting": r.waiting} if r.waiting else {}),
             "members": [{
                 "engine": a.engine, "member": a.member, "pool": a.pool,
                 "devices": [{"name": x.name, "deviceClassName": x.device_class_name,
@@ -61,6 +62,7 @@ def _decision_json(d: Decision, clusters: dict[str, Cluster]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "desired": d.desired, "scheduled": d.scheduled, "shortfall": d.shortfall,
         "replicas": reps, "removed": list(d.removed), "clusterLabels": labels,
+        "refused": [{"name": n, "cluster": c, "message": m} for n, c, m in d.refused],
         "unschedulable": [{"cluster": u.cluster, "reason": u.reason, "message": u.message}
                           for u in d.unschedulable],
         "unschedulableMore": dict(sorted(d.unschedulable_more.items())),

@@ -344,6 +344,10 @@ class Engine:
         key = key_of(obj)
         meta["uid"] = uid_for(key)
         current = self.store.get(key)
+        # The API server stamps creation time once; render's logical clock stands in. It orders
+        # first-come decisions in the simulation (DRA admission) like a real cluster's queue.
+        meta["creationTimestamp"] = (((current or {}).get("metadata") or {})
+                                     .get("creationTimestamp") or self.now)
         if current is not None:
             owner = next((r for r in current.get("metadata", {}).get("ownerReferences") or []
                           if r.get("controller")), None)

@@ -176,8 +176,19 @@ def compose(req: StepRequest) -> StepResult:
     else:
         res.condition("ReplicasScheduled", "True", "AllScheduled",
                       f"{scheduled}/{desired} replicas scheduled{move_note}")
+    for r in decision.get("refused") or []:
+        res.event("Warning", f"replica {r.get('name')} removed: cluster {r.get('cluster')} "
+                  f"cannot admit its pods ({r.get('message')}); re-placed where there is room",
+                  "ReplicaUnschedulable")
+    waiting = [p for p in decision.get("replicas") or [] if p.get("waiting")]
     if desired == 0:
         res.condition("ReplicasReady", "True", "ScaledToZero", "spec.replicas is 0")
+    elif waiting and ready_count < desired:
+        first = waiting[0]
+        res.condition("ReplicasReady", "False", "WaitingForAdmission",
+                      f"{ready_count}/{desired} replicas Ready; {len(waiting)} placed but not "
+                      f"admitted by their cluster, kept because no other cluster has room (e.g. "
+                      f"{first['name']} on {first['cluster']}: {first['waiting']})")
     elif ready_count >= desired:
         res.condition("ReplicasReady", "True", "AllReady",
                       f"{ready_count}/{desired} replicas Ready")

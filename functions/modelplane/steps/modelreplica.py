@@ -41,6 +41,8 @@ RES_NAMESPACE = "namespace"
 RES_SERVICE = "service"
 RES_ROUTE = "route"
 RES_POOL = "inference-pool"
+# WorkloadsReady reason when the cluster cannot admit the pods (read by placement).
+UNSCHEDULABLE = "Unschedulable"
 
 
 def _workload_res(engine: str) -> str:
@@ -267,6 +269,21 @@ def _describe(req: StepRequest, res_name: str, desired: Desired | None) -> str |
     return f"{what} is not ready ({reason})"
 
 
+def _unschedulable(req: StepRequest, res_name: str) -> str | None:
+    """The remote workload's message when its pods cannot be scheduled, else None.
+
+    A workload whose pods stay Pending for lack of devices reports Available=False with reason
+    ``Unschedulable`` and a message with the numbers (see docs/render.md, *DRA admission*).
+    """
+    remote = objects.remote_manifest(req.observed.get(res_name))
+    for c in (remote.get("status") or {}).get("conditions") or []:
+        if (isinstance(c, dict) and c.get("type") == "Available" and c.get("status") != "True"
+                and c.get("reason") == UNSCHEDULABLE):
+            what = f"{remote.get('kind')} {(remote.get('metadata') or {}).get('name')}"
+            return f"{what}: {c.get('message') or 'pods cannot be scheduled'}"
+    return None
+
+
 def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: bool,
             gateway_address: Any = ...) -> None:
     """WorkloadsReady and ExposureReady from the (desired or kept) Objects.
@@ -276,7 +293,13 @@ def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: 
     d = res.desired
     bad = [f"engine {e}: {why}" for e in sorted(engines)
            if (why := _describe(req, _workload_res(e), d.get(_workload_res(e)))) is not None]
-    if bad:
+    refused = [f"engine {e}: {why}" for e in sorted(engines)
+               if (why := _unschedulable(req, _workload_res(e))) is not None]
+    if refused:
+        # The cluster cannot admit the pods (DRA could not allocate their devices): the
+        # ModelDeployment re-places this replica (docs/placement.md).
+        res.condition("WorkloadsReady", "False", UNSCHEDULABLE, "; ".join(refused))
+    elif bad:
         res.condition("WorkloadsReady", "False", "Unavailable", "; ".join(bad))
     else:
         res.condition("WorkloadsReady", "True", "Available",
