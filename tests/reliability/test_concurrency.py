@@ -110,11 +110,6 @@ def render_interleaved(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatc
     return fleet
 
 
-@pytest.mark.xfail(strict=False, reason="placement overcommits a scarce pool: deployments "
-                   "placed in the same round all see the pool's allocation ledger before any of "
-                   "them (status.pools[].allocated is stale until the cluster reconciles), and a "
-                   "placed replica is never re-checked against capacity, so the overcommit "
-                   "persists after convergence (10 x 5-GPU pods on 4 x 8-GPU nodes)")
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_competing_deployments_converge_to_no_overcommit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:

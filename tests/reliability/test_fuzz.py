@@ -259,12 +259,6 @@ def fatal(rsp: fnv1.RunFunctionResponse) -> list[str]:
     return [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
 
 
-# Fatal results on bad input found by the fuzzer and not fixed here, by step: the placement
-# code belongs to another change in flight (see test_regressions.py and docs/reliability.md).
-KNOWN_FATAL: dict[str, tuple[str, ...]] = {
-    # spec.modelCacheRef (and other optional objects) of a non-object type reach `.get`.
-    "place": ("AttributeError",),
-}
 
 
 @pytest.mark.parametrize("step_name", sorted(STEPS))
@@ -301,6 +295,4 @@ def test_no_input_crashes_a_step_and_output_is_deterministic(
     assert again.SerializeToString(deterministic=True) == timed_run(final).SerializeToString(
         deterministic=True), "the same request gave different responses"
     fatals = fatal(rsp)
-    if fatals and any(k in fatals[0] for k in KNOWN_FATAL.get(step_name, ())):
-        pytest.xfail(f"known: {fatals[0]}")
     assert fatals == [], f"bad input crashed {step_name}: {fatals[0]}"

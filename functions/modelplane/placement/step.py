@@ -16,8 +16,10 @@ on every call of Crossplane's requirements loop.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from modelplane.common.fields import path
 from modelplane.placement import core
 from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
@@ -81,6 +83,27 @@ def _waiting(res: StepResult, own: list[Replica], desired: int, what: str) -> St
     return res
 
 
+def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Cluster],
+                    window: timedelta) -> None:
+    """Warn about replicas whose cluster vanished or is not Ready (they are kept meanwhile).
+
+    Placement keeps such replicas until a replacement is Ready (make-before-break), so nothing
+    changes on the deployment's spec or status until then; the warning says why it may not serve.
+    """
+    for cluster in sorted({r.cluster for r in own if r.cluster}):
+        names = ", ".join(sorted(r.name for r in own if r.cluster == cluster))
+        c = clusters.get(cluster)
+        if c is None:
+            res.event("Warning", f"InferenceCluster {cluster!r} hosting replica(s) {names} was "
+                      "not found; they are kept until a replacement elsewhere is Ready",
+                      "ClusterNotFound")
+        elif not c.ready:
+            since = f" since {c.not_ready_since.isoformat()}" if c.not_ready_since else ""
+            res.event("Warning", f"InferenceCluster {cluster!r} hosting replica(s) {names} is "
+                      f"not Ready{since}; a replacement is placed elsewhere after "
+                      f"spec.placement.failoverWindow ({window})", "ClusterNotReady")
+
+
 @step("place", kinds=["ModelDeployment"])
 def place(req: StepRequest) -> StepResult:
     res = StepResult(desired=dict(req.desired))
@@ -105,6 +128,7 @@ def place(req: StepRequest) -> StepResult:
     request = request_from(req.composite, now)
     matcher = PoolMatcher()
     own_clusters = clusters_from(own_objs, classes)
+    _report_hosting(res, own, own_clusters, request.failover_window)
     steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
     if steady is not None:
         res.context[CONTEXT_KEY] = _decision_json(steady, own_clusters)
@@ -115,7 +139,7 @@ def place(req: StepRequest) -> StepResult:
     # (status.pools[].allocated), the ledger comes from the clusters and no ModelReplica is
     # shipped; otherwise every ModelReplica is required.
     all_clusters = require(req, res, "clusters", Selector.labels(API, "InferenceCluster", {}))
-    cache_ref = (req.spec.get("modelCacheRef") or {}).get("name")
+    cache_ref = path(req.spec, "modelCacheRef").get("name")
     cache: list[dict[str, Any]] | None = []
     if cache_ref:
         cache = require(req, res, "cache", Selector(API, "ModelCache", match_name=str(cache_ref),

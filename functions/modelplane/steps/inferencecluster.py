@@ -18,7 +18,7 @@ from typing import Any
 
 from modelplane import stack
 from modelplane.common.conditions import is_true
-from modelplane.common.fields import path
+from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
 from modelplane.placement.inputs import allocation_summary
 from modelplane.step import (
@@ -68,7 +68,7 @@ def _int(v: Any, default: int) -> int:
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     name, spec = req.name, req.spec
-    raw_pools = [p for p in spec.get("nodePools") or [] if isinstance(p, Mapping)]
+    raw_pools = [p for p in sequence(spec.get("nodePools")) if isinstance(p, Mapping)]
 
     # Requirements first, identical on every call so Crossplane's loop stabilises.
     class_names = sorted({str(p.get("className", "")) for p in raw_pools if p.get("className")})
@@ -219,7 +219,7 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
             problems[pname] = (f"{where}.className {cname!r}: InferenceClass {cname!r} is "
                                f"invalid: {'; '.join(bad)}")
             continue
-        provider = (cls_spec.get("provisioning") or {}).get("provider")
+        provider = path(cls_spec, "provisioning").get("provider")
         if source != "Existing" and provider != source:
             what = f"provisions {provider} nodes" if provider else "has no provisioning block"
             problems[pname] = (f"{where}.className {cname!r}: InferenceCluster {cluster!r} is "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane import stack
+from modelplane.common.fields import path
 from modelplane.common.names import dns_label
 from modelplane.step import Resource
 
@@ -36,11 +37,11 @@ class Ctx:
 
     @property
     def source(self) -> str:
-        return str((self.spec.get("cluster") or {}).get("source", ""))
+        return str(path(self.spec, "cluster").get("source", ""))
 
     def block(self) -> Mapping[str, Any]:
         """The spec.cluster.<source> block (gke, eks, aks or existing)."""
-        b = (self.spec.get("cluster") or {}).get(self.source.lower())
+        b = path(self.spec, "cluster").get(self.source.lower())
         return b if isinstance(b, Mapping) else {}
 
     def res_name(self, *parts: str, max_len: int = 63) -> str:

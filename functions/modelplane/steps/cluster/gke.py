@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelplane import stack
+from modelplane.common.fields import path
 from modelplane.step import Resource
 from modelplane.steps.cluster.common import (
     DEFAULT_KUBERNETES_VERSION,
@@ -104,7 +105,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     # GKE's kubeconfig carries no credentials: providers authenticate as a Google identity,
     # the cluster's credentials Secret when given, else the provider pod's own (Workload
     # Identity).
-    creds = (ctx.spec.get("credentials") or {}).get("secretRef")
+    creds = path(ctx.spec, "credentials").get("secretRef")
     out.identity = ({"type": "GoogleApplicationCredentials", "source": "Secret",
                      "secretRef": {"name": str(creds.get("name", "")),
                                    "namespace": str(creds.get("namespace", "")),
