@@ -11,6 +11,7 @@ Usage: python bench/placement_bench.py [--runs N] [--quick]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -20,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no connection-teardown chatter in the table
 
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
-from crossplane.function import resource as sdk_resource
 from modelplane import cel
 from modelplane import server as fn_server
 from modelplane.placement import core
@@ -140,19 +141,8 @@ def with_allocations(clusters: list[dict[str, Any]],
 def request(md: dict[str, Any], observed: dict[str, dict[str, Any]],
             required: dict[str, list[dict[str, Any]]]) -> fnv1.RunFunctionRequest:
     """The last call of the requirements loop, as Crossplane would send it."""
-    req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag="bench"))
-    req.observed.composite.resource.CopyFrom(sdk_resource.dict_to_struct(md))
-    for n, o in observed.items():
-        req.observed.resources[n].resource.CopyFrom(sdk_resource.dict_to_struct(o))
-    req.input.CopyFrom(sdk_resource.dict_to_struct(
-        {"apiVersion": "fn.modelplane.ai/v1alpha1", "kind": "Input", "step": "place"}))
-    req.context.CopyFrom(sdk_resource.dict_to_struct({"modelplane.ai/now": NOW}))
-    for n, objs in required.items():
-        req.required_resources[n].SetInParent()
-        for o in objs:
-            req.required_resources[n].items.add().resource.CopyFrom(
-                sdk_resource.dict_to_struct(o))
-    return req
+    return fn_server.build_request("place", md, observed, {"modelplane.ai/now": NOW}, required,
+                                   tag="bench")
 
 
 def median_ms(fn: Callable[[], Any], runs: int) -> float:

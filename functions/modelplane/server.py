@@ -122,6 +122,34 @@ class _RequiredCache:
 REQUIRED_CACHE = _RequiredCache()
 
 
+def build_request(
+    step: str,
+    composite: dict[str, Any],
+    observed: dict[str, dict[str, Any]] | None = None,
+    context: dict[str, Any] | None = None,
+    required: dict[str, list[dict[str, Any]]] | None = None,
+    tag: str = "",
+) -> fnv1.RunFunctionRequest:
+    """A RunFunctionRequest as Crossplane sends it, from plain data (for the CLI, bench, tests).
+
+    ``required`` maps each requirement name to the objects that answer it; a name that is absent
+    has not been resolved (as on the first call of the requirements loop).
+    """
+    req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=tag))
+    req.input.CopyFrom(sdk_resource.dict_to_struct(
+        {"apiVersion": "fn.modelplane.ai/v1alpha1", "kind": "Input", "step": step}))
+    req.observed.composite.resource.CopyFrom(sdk_resource.dict_to_struct(composite))
+    for name, obj in (observed or {}).items():
+        req.observed.resources[name].resource.CopyFrom(sdk_resource.dict_to_struct(obj))
+    req.context.CopyFrom(sdk_resource.dict_to_struct(context or {}))
+    for name, objs in (required or {}).items():
+        req.required_resources[name].SetInParent()
+        for obj in objs:
+            req.required_resources[name].items.add().resource.CopyFrom(
+                sdk_resource.dict_to_struct(obj))
+    return req
+
+
 def to_request(req: fnv1.RunFunctionRequest) -> StepRequest:
     """Translate a RunFunctionRequest into the plain-data StepRequest."""
     inp = struct_to_dict(req.input) if req.HasField("input") else {}

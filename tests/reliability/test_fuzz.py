@@ -24,7 +24,6 @@ from typing import Any
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
 import pytest
 import yaml
-from crossplane.function import resource as sdk_resource
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelplane import server
@@ -230,19 +229,7 @@ def observed_of(fleet: Fleet, kind: str) -> dict[str, Obj]:
 
 def request(step: str, xr: Obj, observed: dict[str, Obj], context: Obj,
             required: dict[str, list[Obj]]) -> fnv1.RunFunctionRequest:
-    req = fnv1.RunFunctionRequest()
-    req.input.CopyFrom(sdk_resource.dict_to_struct(
-        {"apiVersion": "fn.modelplane.ai/v1alpha1", "kind": "Input", "step": step}))
-    req.observed.composite.resource.CopyFrom(sdk_resource.dict_to_struct(xr))
-    for n, o in observed.items():
-        req.observed.resources[n].resource.CopyFrom(sdk_resource.dict_to_struct(o))
-    req.context.CopyFrom(sdk_resource.dict_to_struct(context))
-    for n, objs in required.items():
-        req.required_resources[n].SetInParent()
-        for o in objs:
-            req.required_resources[n].items.add().resource.CopyFrom(
-                sdk_resource.dict_to_struct(o))
-    return req
+    return server.build_request(step, xr, observed, context, required)
 
 
 def timed_run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
