@@ -77,41 +77,58 @@ def _value(v: struct_pb2.Value) -> Any:
 
 
 class _RequiredCache:
-    """Converted required resources, keyed by a digest of their serialized bytes.
+    """Converted required resources, shared by content across requests and objects.
 
-    Crossplane sends every required resource in full on every call, and during a burst of
-    placements every deployment's request carries the same InferenceClusters. Serializing and
-    hashing an object in C is ~20x cheaper than converting it in Python, so identical objects are
-    converted once per process. Entries are shared: steps treat required resources as read-only.
+    Crossplane sends every required resource in full on every call, and a fleet repeats itself:
+    during a burst of placements every deployment's request carries the same InferenceClusters,
+    and within one request a thousand clusters publish the same few device shapes. Serializing
+    and hashing in C is far cheaper than converting in Python, so every object, and every
+    sizeable nested object, is converted once per process and then shared. Steps therefore treat
+    required resources as read-only (tests verify it: MODELPLANE_VERIFY_REQUIRED_CACHE=1).
     """
 
-    def __init__(self, max_entries: int = 65536) -> None:
+    # Nested objects smaller than this are cheaper to convert than to look up.
+    SHARE_MIN_BYTES = 128
+
+    def __init__(self, max_entries: int = 262144) -> None:
         self._entries: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
         self._max = max_entries
+        self._lock = threading.Lock()
         # Tests set MODELPLANE_VERIFY_REQUIRED_CACHE=1: every hit is checked against a fresh
         # conversion, so a step that mutates a shared required resource fails loudly.
         self.verify = os.environ.get("MODELPLANE_VERIFY_REQUIRED_CACHE") == "1"
-        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def convert(self, s: struct_pb2.Struct) -> dict[str, Any]:
+        with self._lock:
+            return self._struct(s)
+
+    def _struct(self, s: struct_pb2.Struct) -> dict[str, Any]:
         digest = hashlib.blake2b(s.SerializeToString(deterministic=True), digest_size=16).digest()
-        with self._lock:
-            hit = self._entries.get(digest)
-            if hit is not None:
-                self._entries.move_to_end(digest)
-                self.hits += 1
-                if self.verify and hit != struct_to_dict(s):
-                    raise AssertionError("a step mutated a required resource it was given")
-                return hit
-        obj = struct_to_dict(s)
-        with self._lock:
-            self.misses += 1
-            self._entries[digest] = obj
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        hit = self._entries.get(digest)
+        if hit is not None:
+            self._entries.move_to_end(digest)
+            self.hits += 1
+            if self.verify and hit != struct_to_dict(s):
+                raise AssertionError("a step mutated a required resource it was given")
+            return hit
+        obj = {key: self._value(v) for key, v in s.fields.items()}
+        self.misses += 1
+        self._entries[digest] = obj
+        if len(self._entries) > self._max:
+            self._entries.popitem(last=False)
         return obj
+
+    def _value(self, v: struct_pb2.Value) -> Any:
+        kind = v.WhichOneof("kind")
+        if kind == "struct_value":
+            if v.struct_value.ByteSize() >= self.SHARE_MIN_BYTES:
+                return self._struct(v.struct_value)
+            return {key: self._value(x) for key, x in v.struct_value.fields.items()}
+        if kind == "list_value":
+            return [self._value(x) for x in v.list_value.values]
+        return _value(v)
 
     def clear(self) -> None:
         with self._lock:
