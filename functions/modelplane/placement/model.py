@@ -149,7 +149,11 @@ class Request:
 
 @dataclass(frozen=True)
 class ResolvedDevice:
-    """A device request resolved against the pool's class: what the ResourceClaim asks for."""
+    """A device request resolved against the pool's class: what the ResourceClaim asks for.
+
+    Placement produces it, ModelReplica.spec carries it, and compose-replica reads it back
+    (steps/replica/spec.py) to write the ResourceClaimTemplate.
+    """
 
     name: str
     device_class_name: str

@@ -22,7 +22,7 @@ def claim_template(name: str, namespace: str, labels: dict[str, str],
     requests: list[dict[str, Any]] = []
     for d in member.devices:
         exactly: dict[str, Any] = {
-            "deviceClassName": d.device_class,
+            "deviceClassName": d.device_class_name,
             "allocationMode": "ExactCount",
             "count": d.count,
         }

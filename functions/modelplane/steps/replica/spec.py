@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelplane.placement.model import ResolvedDevice
+
 ROLES = ("Standalone", "Leader", "Worker")
 MODES = ("Unified", "PrefillDecode")
 PHASES = ("Prefill", "Decode")
@@ -24,23 +26,13 @@ class SpecError(Exception):
 
 
 @dataclass(frozen=True)
-class DeviceRequest:
-    """One resolved DRA device request of a member (per pod)."""
-
-    name: str
-    device_class: str
-    count: int
-    selectors: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Member:
     """One pod role of an engine, pinned to a node pool."""
 
     role: str
     pool: str
     nodes: int  # worker pods per group (Worker only; 0 otherwise)
-    devices: tuple[DeviceRequest, ...]
+    devices: tuple[ResolvedDevice, ...]
     template: dict[str, Any]
     path: str
 
@@ -94,7 +86,7 @@ def _str(value: Any, path: str) -> str:
     return value
 
 
-def _device(raw: Any, path: str) -> DeviceRequest | None:
+def _device(raw: Any, path: str) -> ResolvedDevice | None:
     if not isinstance(raw, dict):
         raise SpecError(path, f"must be an object, got {raw!r}")
     name = _str(raw.get("name"), f"{path}.name")
@@ -105,9 +97,9 @@ def _device(raw: Any, path: str) -> DeviceRequest | None:
     for i, s in enumerate(raw.get("selectors") or []):
         cel = s.get("cel") if isinstance(s, dict) else None
         sels.append(_str(cel, f"{path}.selectors[{i}].cel"))
-    return DeviceRequest(
+    return ResolvedDevice(
         name=name,
-        device_class=_str(raw.get("deviceClassName"), f"{path}.deviceClassName"),
+        device_class_name=_str(raw.get("deviceClassName"), f"{path}.deviceClassName"),
         count=_int(raw.get("count"), f"{path}.count", 1, 1, 64),
         selectors=tuple(sels),
     )
@@ -126,7 +118,7 @@ def _member(raw: Any, path: str) -> Member:
         if worker.get("nodes") is None:
             raise SpecError(f"{path}.worker.nodes", "a Worker member needs worker.nodes")
         nodes = _int(worker.get("nodes"), f"{path}.worker.nodes", 1, 1, 64)
-    devices: list[DeviceRequest] = []
+    devices: list[ResolvedDevice] = []
     raw_devices = raw.get("devices") or []
     if not isinstance(raw_devices, list):
         raise SpecError(f"{path}.devices", f"must be a list, got {raw_devices!r}")
