@@ -24,6 +24,7 @@ test: lint unit  ## ruff + mypy + pytest (what CI runs)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)

@@ -3,7 +3,7 @@
 Synthetic fleets of {10, 100, 1000} clusters x 4 pools of different GPU shapes, with {0, 1000,
 5000} existing replicas of other deployments, placing {1, 10} replicas; plus the steady
 reconcile (nothing to place) of a 10-replica deployment. Prints a table of medians; never
-asserts timings (DESIGN §7: measured by `make bench`, not by tests).
+asserts timings (performance is measured here, never asserted in tests).
 
 Usage: python bench/placement_bench.py [--runs N] [--quick]
 """

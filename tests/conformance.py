@@ -19,8 +19,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from modelplane.common.openapi import to_jsonschema
+from modelplane.common.output import load_yaml
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CRDS = SHARED / "conformance" / "crds"
@@ -36,7 +36,7 @@ def require_shared() -> None:
 def _crd_index() -> dict[tuple[str, str], dict[str, Any]]:
     index: dict[tuple[str, str], dict[str, Any]] = {}
     for f in sorted(CRDS.rglob("*.yaml")):
-        crd = yaml.safe_load(f.read_text())
+        crd = load_yaml(f.read_text())
         spec = crd["spec"]
         index[(spec["group"], spec["names"]["kind"])] = crd
     return index

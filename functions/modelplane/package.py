@@ -18,7 +18,7 @@ as a *dependency* of the Configuration it names it after the package repository 
 the assembled Compositions are rewritten to that name; otherwise every pipeline would reference a
 Function that does not exist.
 
-Schemas come from the upstream CRDs in ``../shared/conformance/crds`` (checked structurally:
+Schemas come from a directory of upstream CRDs (``--crds``; checked structurally:
 JSON Schema over each CRD's openAPIV3Schema, unknown fields rejected). When that directory is
 absent the schema checks are skipped with a message; the kind lint always runs.
 """
@@ -39,6 +39,7 @@ import jsonschema
 import yaml
 
 from modelplane.common.openapi import to_jsonschema
+from modelplane.common.output import load_yaml
 
 META_GROUP = "meta.pkg.crossplane.io"
 META_FILE = "crossplane.yaml"
@@ -111,7 +112,7 @@ def _crd_index(crds: Path) -> dict[tuple[str, str], dict[str, Any]]:
     index: dict[tuple[str, str], dict[str, Any]] = {}
     for sub in ("meta.pkg.crossplane.io", "apiextensions.crossplane.io"):
         for f in sorted((crds / sub).glob("*.yaml")):
-            crd = yaml.safe_load(f.read_text())
+            crd = load_yaml(f.read_text())
             index[(crd["spec"]["group"], crd["spec"]["names"]["kind"])] = crd
     return index
 

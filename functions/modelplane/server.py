@@ -1,14 +1,14 @@
 """The gRPC function server: protobuf in, plain data to a step handler, protobuf out.
 
-This is the thin shell of DESIGN §4. It serves ``FunctionRunnerService`` v1 (and v1beta1 through
-the SDK runtime), picks the handler named by the pipeline step's ``input.step``, and maps every
-outcome to a response. Nothing here knows about any Modelplane kind.
+This is the thin shell around the pure steps (docs/architecture.md). It serves
+``FunctionRunnerService`` v1 (and v1beta1 through the SDK runtime), picks the handler named by
+the pipeline step's ``input.step``, and maps every outcome to a response. Nothing here knows
+about any Modelplane kind.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -23,6 +23,7 @@ from crossplane.function import response as sdk_response
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from google.protobuf import struct_pb2
 
+from modelplane.contract.api import INPUT_API_VERSION
 from modelplane.step import STEPS, Desired, Readiness, StepRequest, StepResult
 
 log = logging.getLogger("modelplane.server")
@@ -154,7 +155,7 @@ def build_request(
     """
     req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=tag))
     req.input.CopyFrom(sdk_resource.dict_to_struct(
-        {"apiVersion": "fn.modelplane.ai/v1alpha1", "kind": "Input", "step": step}))
+        {"apiVersion": INPUT_API_VERSION, "kind": "Input", "step": step}))
     req.observed.composite.resource.CopyFrom(sdk_resource.dict_to_struct(composite))
     for name, obj in (observed or {}).items():
         req.observed.resources[name].resource.CopyFrom(sdk_resource.dict_to_struct(obj))
@@ -275,6 +276,3 @@ def load_steps() -> None:
     """Import every module that registers steps (the registry fills on import)."""
     import modelplane.steps  # noqa: F401  (registers all handlers)
 
-
-def describe_steps() -> str:
-    return json.dumps({n: sorted(r.kinds) for n, r in sorted(STEPS.items())}, indent=2)

@@ -95,10 +95,6 @@ def converge(xr: Resource, clusters: list[Resource], rounds: int = 3,
     return res, observed
 
 
-def conditions(res: StepResult) -> dict[str, tuple[str, str, str]]:
-    return {c.type: (c.status, c.reason, c.message) for c in res.conditions}
-
-
 def manifest(res: StepResult, rname: str) -> dict[str, Any]:
     m: dict[str, Any] = res.desired[rname].resource["spec"]["forProvider"]["manifest"]
     return m

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from modelplane.common import conditions, selectors
-from modelplane.steps import modelcache
+from modelplane.contract import modelcache
 
 from tests.conformance import problems
 

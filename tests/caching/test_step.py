@@ -7,15 +7,14 @@ import json
 from typing import Any
 
 import pytest
+from modelplane.contract import modelcache as volume
 from modelplane.step import as_desired
-from modelplane.steps import modelcache
 
 from tests.caching.helpers import (
     NS,
     TOKEN_VALUE,
     cache,
     cluster,
-    conditions,
     converge,
     manifest,
     observe,
@@ -24,6 +23,7 @@ from tests.caching.helpers import (
     secret,
 )
 from tests.conformance import problems
+from tests.results import condition
 
 GPU = {"matchLabels": {"modelplane.ai/region": "us"}}
 US = {"modelplane.ai/region": "us"}
@@ -66,7 +66,7 @@ def test_the_pvc_follows_the_shared_contract() -> None:
                                "labels": pvc["metadata"]["labels"]}
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["spec"]["resources"] == {"requests": {"storage": "20Gi"}}
-    assert modelcache.pvc_name("qwen") == "modelcache-qwen"
+    assert volume.pvc_name("qwen") == "modelcache-qwen"
     job = manifest(res, of_cluster(res, "us-1")["Job"])
     pod = job["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "models",
@@ -78,24 +78,24 @@ def test_the_pvc_follows_the_shared_contract() -> None:
 
 def test_pvc_names_stay_valid_for_long_cache_names() -> None:
     name = "a." + "very-long-cache-name." * 10 + "z"
-    assert len(modelcache.pvc_name(name)) <= 63
+    assert len(volume.pvc_name(name)) <= 63
     res = run(cache(name), [cluster("c1")])
     for d in res.desired.values():
         assert not problems(d.resource)
 
 
-@pytest.mark.parametrize(("spec_class", "cluster_class", "want", "condition"), [
+@pytest.mark.parametrize(("spec_class", "cluster_class", "want", "expected"), [
     ("fast-rwx", "standard-rwx", "fast-rwx", ("True", "Resolved")),
     (None, "standard-rwx", "standard-rwx", ("True", "Resolved")),
     (None, None, None, ("False", "ClusterDefault")),
 ])
 def test_storage_class_precedence_spec_then_cluster_then_omitted(
         spec_class: str | None, cluster_class: str | None, want: str | None,
-        condition: tuple[str, str]) -> None:
+        expected: tuple[str, str]) -> None:
     res = run(cache(storage_class=spec_class), [cluster("c1", storage_class=cluster_class)])
     pvc = manifest(res, "pvc-c1")
     assert pvc["spec"].get("storageClassName") == want
-    assert conditions(res)["StorageClass"][:2] == condition
+    assert condition(res, "StorageClass")[:2] == expected
 
 
 def test_storage_class_of_an_existing_volume_is_not_changed() -> None:
@@ -103,7 +103,7 @@ def test_storage_class_of_an_existing_volume_is_not_changed() -> None:
     res, observed = converge(xr, [cluster("c1", storage_class="old-rwx")])
     res = run(xr, [cluster("c1", storage_class="new-rwx")], observed=observed)
     assert manifest(res, "pvc-c1")["spec"]["storageClassName"] == "old-rwx"
-    assert conditions(res)["StorageClass"][:2] == ("False", "Immutable")
+    assert condition(res, "StorageClass")[:2] == ("False", "Immutable")
 
 
 def test_the_token_is_never_inlined_in_the_desired_state() -> None:
@@ -169,7 +169,7 @@ def test_removing_the_token_secret_after_ready_keeps_the_copy_and_reports_it() -
     for rname in ("pvc-c1", "token-c1"):
         assert res.desired[rname].resource == ready.desired[rname].resource
     assert _statuses(res) == {"c1": "Ready"}
-    status, reason, message = conditions(res)["Token"]
+    status, reason, message = condition(res, "Token")
     assert (status, reason) == ("False", "SecretNotFound")
     assert "hf-token" in message and "tokenSecretRef.name" in message
 
@@ -183,7 +183,7 @@ def test_removing_the_token_secret_after_ready_keeps_the_copy_and_reports_it() -
 def test_no_new_download_starts_without_a_usable_token(found: list[dict[str, Any]]) -> None:
     res = run(cache(token=True), [cluster("c1")], secrets=found)
     assert set(of_cluster(res, "c1")) == {"Namespace", "PersistentVolumeClaim"}
-    assert conditions(res)["Token"][0] == "False"
+    assert condition(res, "Token")[0] == "False"
     assert "token" in res.status["clusters"][0]["message"]
 
 
@@ -197,7 +197,7 @@ def test_a_failed_hydration_reports_why() -> None:
     assert entry["phase"] == "Failed"
     assert "BackoffLimitExceeded" in entry["message"]
     assert "simulated hydration failure" in entry["message"]
-    status, reason, message = conditions(res)["Hydrated"]
+    status, reason, message = condition(res, "Hydrated")
     assert (status, reason) == ("False", "HydrationFailed")
     assert "c1" in message and "BackoffLimitExceeded" in message
     assert res.status["summary"] == "1/2 Ready"
@@ -207,7 +207,7 @@ def test_ready_when_the_volume_is_bound_and_the_job_complete() -> None:
     res, _ = converge(cache(selector=GPU), _fleet())
     assert _statuses(res) == {"us-1": "Ready", "us-2": "Ready"}
     assert res.status["summary"] == "2/2 Ready"
-    assert conditions(res)["Hydrated"][:2] == ("True", "AllClustersReady")
+    assert condition(res, "Hydrated")[:2] == ("True", "AllClustersReady")
     assert all(d.ready == "True" for d in res.desired.values())
     assert res.composite_ready == "Unspecified"
 
@@ -230,7 +230,7 @@ def test_the_remote_namespace_is_never_deleted() -> None:
     policies = res.desired["namespace-c1"].resource["spec"]["managementPolicies"]
     assert "Delete" not in policies and "*" not in policies
     assert res.desired["namespace-c1"].resource["metadata"]["name"] == (
-        modelcache.namespace_object_name("ModelCache", "qwen", "c1"))
+        volume.namespace_object_name("ModelCache", "qwen", "c1"))
 
 
 def test_a_new_revision_is_a_new_job_and_the_volume_stays() -> None:
@@ -297,7 +297,7 @@ def test_unresolved_clusters_keep_everything() -> None:
     res = run(xr, None, observed=observed)
     assert {n: d.resource for n, d in res.desired.items()} == {
         n: as_desired(o) for n, o in observed.items()}
-    assert conditions(res)["Hydrated"][:2] == ("Unknown", "Resolving")
+    assert condition(res, "Hydrated")[:2] == ("Unknown", "Resolving")
 
 
 def test_invalid_spec_is_a_condition_and_keeps_everything() -> None:
@@ -307,14 +307,14 @@ def test_invalid_spec_is_a_condition_and_keeps_everything() -> None:
     del bad["spec"]["size"]
     res = run(bad, [cluster("c1")], observed=observed)
     assert set(res.desired) == set(observed)
-    status, reason, message = conditions(res)["Hydrated"]
+    status, reason, message = condition(res, "Hydrated")
     assert (status, reason) == ("False", "InvalidSpec") and "spec.size" in message
 
 
 def test_no_matching_clusters_is_reported() -> None:
     res = run(cache(selector={"matchLabels": {"nope": "x"}}), _fleet())
     assert res.desired == {}
-    assert conditions(res)["Hydrated"][:2] == ("False", "NoMatchingClusters")
+    assert condition(res, "Hydrated")[:2] == ("False", "NoMatchingClusters")
     assert res.status["summary"] == "0/0 Ready"
 
 
@@ -348,4 +348,4 @@ def test_each_condition_type_is_reported_once() -> None:
                    cluster("c3", storage_class=None)], secrets=[], observed=observed)
     types = [c.type for c in res.conditions]
     assert sorted(types) == sorted(set(types))
-    assert conditions(res)["StorageClass"][:2] == ("False", "Immutable")
+    assert condition(res, "StorageClass")[:2] == ("False", "Immutable")

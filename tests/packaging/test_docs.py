@@ -32,7 +32,7 @@ def failure_reasons() -> set[Reason]:
     - ``<x>.condition(type, status, reason, ...)`` / ``Condition(...)`` with status != "True";
     - calls of a module's own helper with a parameter named ``reason`` (``_hold(req, res,
       "ClusterPending", ...)``), which exist precisely to report a failure;
-    - ``blocked=("Reason", ...)`` placement outcomes, and ``reason="..."`` keywords.
+    - ``Blocked("Reason", ...)`` placement outcomes, and ``reason="..."`` keywords.
     """
     out: set[Reason] = set()
     for f in sorted(FUNCTIONS.rglob("*.py")):
@@ -52,7 +52,9 @@ def failure_reasons() -> set[Reason]:
             fn = node.func
             name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
             found: str | None = None
-            if name in ("condition", "Condition") and len(node.args) >= 3:
+            if name == "Blocked" and node.args:
+                found = _const(node.args[0])
+            elif name in ("condition", "Condition") and len(node.args) >= 3:
                 if _const(node.args[1]) != "True":
                     found = _const(node.args[2])
             elif name in helpers and len(node.args) > helpers[name]:
@@ -60,8 +62,6 @@ def failure_reasons() -> set[Reason]:
             for kw in node.keywords:
                 if kw.arg == "reason" and _const(kw.value):
                     found = found or _const(kw.value)
-                if kw.arg == "blocked" and isinstance(kw.value, ast.Tuple) and kw.value.elts:
-                    found = found or _const(kw.value.elts[0])
             if found and re.fullmatch(r"[A-Z][A-Za-z]+", found):
                 out.add(Reason(found, f"{rel}:{node.lineno}"))
     return out

@@ -170,7 +170,7 @@ def _placed(names: list[str]) -> tuple[Request, Fleet, Replica]:
 
 
 def _observed(r: Replica, *, ready: bool = False, why: str = "0/1 pods scheduled") -> Replica:
-    return Replica(r.name, r.ordinal, r.cluster, r.assignments, ready=ready, unschedulable=why)
+    return Replica(r.name, r.ordinal, r.cluster, r.assignments, ready=ready, not_admitted=why)
 
 
 def test_a_replica_its_cluster_refused_is_replaced_elsewhere_and_removed_at_once() -> None:
@@ -178,7 +178,7 @@ def test_a_replica_its_cluster_refused_is_replaced_elsewhere_and_removed_at_once
     d = place(req, f, [_observed(placed)])
     assert d.removed == [placed.name]
     assert [r.cluster for r in d.replicas] == [{"a": "b", "b": "a"}[placed.cluster]]
-    assert d.refused == [(placed.name, placed.cluster, "0/1 pods scheduled")]
+    assert d.evicted == [(placed.name, placed.cluster, "0/1 pods scheduled")]
 
 
 def test_a_ready_replica_is_never_removed_for_a_refusal() -> None:

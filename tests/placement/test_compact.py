@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelplane.placement.inputs import allocation_summary
+from modelplane.placement.compact_ledger import allocation_summary
 
 from tests.placement.fleet import MEM20, cluster, deployment
 from tests.placement.test_step import L4, observe, run, run_place

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelplane.placement.step import CONTEXT_KEY, place
+from modelplane.contract.context import PLACEMENT as CONTEXT_KEY
 from modelplane.step import StepRequest, StepResult
-from modelplane.steps.modeldeployment import compose
+from modelplane.steps.modeldeployment.compose import compose
+from modelplane.steps.modeldeployment.place import place
 
 from tests.placement.fleet import MEM20, cluster, deployment, klass
 

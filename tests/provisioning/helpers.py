@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from modelplane.step import Resource, StepRequest, StepResult
-from modelplane.steps import inferencecluster
+from modelplane.steps.inferencecluster import compose as inferencecluster
 
 API = "modelplane.ai/v1alpha1"
 

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from modelplane import stack
 from modelplane.step import Resource
-from modelplane.steps import inferencecluster
+from modelplane.steps.inferencecluster import charts as stack
+from modelplane.steps.inferencecluster import compose as inferencecluster
 
 from tests.conformance import problems
 from tests.provisioning.helpers import (
@@ -21,6 +21,7 @@ from tests.provisioning.helpers import (
     observe,
     request,
 )
+from tests.results import condition
 
 SOURCES = ["GKE", "EKS", "AKS", "Existing"]
 
@@ -28,10 +29,6 @@ SOURCES = ["GKE", "EKS", "AKS", "Existing"]
 def one_class(source: str) -> list[Resource]:
     name, spec = CLASS_FOR[source]
     return [klass(name, spec)]
-
-
-def cond(res: Any, type_: str) -> Any:
-    return next(c for c in res.conditions if c.type == type_)
 
 
 def kinds(res: Any) -> dict[str, str]:
@@ -61,7 +58,7 @@ def test_cluster_becomes_ready_and_publishes_the_scheduler_contract(source: str)
     assert pool["nodeCeiling"] == 2 and pool["minNodeCount"] == 1
     assert pool["devices"][0]["deviceClassName"] == "gpu.nvidia.com"
     for type_ in ("ClusterReady", "NodePoolsReady", "StackReady", "ClassesResolved"):
-        assert cond(res, type_).status == "True", type_
+        assert condition(res, type_).status == "True", type_
 
 
 @pytest.mark.parametrize(("source", "storage"), [
@@ -132,7 +129,7 @@ def test_stack_waits_for_the_kubeconfig_then_installs_pinned_charts() -> None:
     xr = cluster("GKE")
     first = inferencecluster.compose(request(xr, one_class("GKE")))
     assert not [n for n in first.desired if n.startswith("release-")]
-    assert cond(first, "StackReady").reason == "WaitingForCluster"
+    assert condition(first, "StackReady").reason == "WaitingForCluster"
     res, _ = converge(xr, one_class("GKE"))
     charts = {d.resource["spec"]["forProvider"]["chart"]["name"]:
               d.resource["spec"]["forProvider"]["chart"]["version"]
@@ -164,7 +161,7 @@ def test_cluster_hosting_replicas_is_protected_from_deletion() -> None:
     usage = res.desired[inferencecluster.PROTECT].resource
     assert usage["kind"] == "ClusterUsage"
     assert usage["spec"]["of"]["resourceRef"] == {"name": "c1"}
-    assert cond(res, "DeletionProtected").status == "True"
+    assert condition(res, "DeletionProtected").status == "True"
     # Replicas gone: the protection is released, so deleting the cluster can proceed.
     after = inferencecluster.compose(request(cluster("GKE"), one_class("GKE"), [], observed))
     assert inferencecluster.PROTECT not in after.desired
@@ -207,7 +204,7 @@ def test_class_mismatch_is_a_condition_and_keeps_provisioned_pools(classes: Any,
     before = healthy.desired["nodepool-gpu"].resource
     res = inferencecluster.compose(request({**xr, "status": healthy.status}, classes(), None,
                                            observed))
-    c = cond(res, "ClassesResolved")
+    c = condition(res, "ClassesResolved")
     assert c.status == "False" and message in c.message
     assert "spec.nodePools[gpu].className" in c.message
     assert res.desired["nodepool-gpu"].resource == before
@@ -220,7 +217,7 @@ def test_unresolved_classes_keep_everything_and_compose_nothing_new() -> None:
     healthy, observed = converge(xr, one_class("GKE"))
     res = inferencecluster.compose(request(xr, observed=observed, resolve=False))
     assert set(res.desired) == set(healthy.desired)
-    assert cond(res, "ClassesResolved").status == "Unknown"
+    assert condition(res, "ClassesResolved").status == "Unknown"
 
 
 def test_pool_removed_from_spec_is_deleted() -> None:
@@ -245,7 +242,7 @@ def test_invalid_cluster_spec_keeps_what_runs(mutate: Any, message: str) -> None
     mutate(bad["spec"])
     res = inferencecluster.compose(request(bad, one_class("GKE"), None, observed))
     assert set(res.desired) == set(healthy.desired)
-    c = cond(res, "ClusterReady")
+    c = condition(res, "ClusterReady")
     assert c.status == "False" and message in c.message
 
 
@@ -253,7 +250,7 @@ def test_invalid_eks_vpc_cidr_is_a_condition_naming_it() -> None:
     xr = cluster("EKS")
     xr["spec"]["cluster"]["eks"]["vpcCidr"] = "10.0.0.1/16"
     res = inferencecluster.compose(request(xr, one_class("EKS")))
-    assert "spec.cluster.eks.vpcCidr '10.0.0.1/16'" in cond(res, "ClusterReady").message
+    assert "spec.cluster.eks.vpcCidr '10.0.0.1/16'" in condition(res, "ClusterReady").message
     assert res.desired == {}
 
 
@@ -263,8 +260,8 @@ def test_unready_parts_are_named_in_conditions() -> None:
     sick = observe(res, ready=False)
     res = inferencecluster.compose(request(xr, one_class("GKE"), None, sick))
     assert res.composite_ready == "False"
-    assert "cluster" in cond(res, "ClusterReady").message
-    assert "nodepool-gpu" in cond(res, "NodePoolsReady").message
+    assert "cluster" in condition(res, "ClusterReady").message
+    assert "nodepool-gpu" in condition(res, "NodePoolsReady").message
     assert res.status["pools"][0]["ready"] is False
 
 

@@ -10,6 +10,7 @@ from modelplane.step import StepRequest, StepResult
 from modelplane.steps import inferencegateway, modelendpoint, modelservice
 
 from tests.conformance import problems
+from tests.results import condition
 from tests.routing.fixtures import (
     API,
     NS,
@@ -33,11 +34,6 @@ def xr(kind: str, name: str, spec: dict[str, Any], ns: str | None = None,
 def conformant(res: StepResult) -> None:
     for name, d in sorted(res.desired.items()):
         assert problems(d.resource, name) == []
-
-
-def cond(res: StepResult, type_: str) -> tuple[str, str, str]:
-    c = next(c for c in res.conditions if c.type == type_)
-    return c.status, c.reason, c.message
 
 
 def observed(obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +95,7 @@ def test_gateway_is_not_ready_and_has_no_address_until_programmed() -> None:
     res = inferencegateway.compose(gateway_req())
     assert "address" not in res.status
     assert all(d.ready == "False" for d in res.desired.values())
-    assert cond(res, "Gateway")[:2] == ("False", "AddressPending")
+    assert condition(res, "Gateway")[:2] == ("False", "AddressPending")
 
 
 def test_gateway_address_comes_from_the_programmed_gateway() -> None:
@@ -118,7 +114,7 @@ def test_gateway_address_comes_from_the_programmed_gateway() -> None:
     res = inferencegateway.compose(gateway_req(obs))
     assert res.status["address"] == "http://34.1.2.3"
     assert all(d.ready == "True" for d in res.desired.values())
-    assert cond(res, "Gateway")[:2] == ("True", "Programmed")
+    assert condition(res, "Gateway")[:2] == ("True", "Programmed")
 
 
 @pytest.mark.parametrize(("spec", "field"), [
@@ -132,7 +128,7 @@ def test_bad_gateway_input_keeps_what_exists_and_names_the_field(spec: dict[str,
     obs = {n: d.resource for n, d in existing.items()}
     res = inferencegateway.compose(gateway_req(obs, spec))
     assert sorted(res.desired) == sorted(obs)
-    status, _, message = cond(res, "Gateway")
+    status, _, message = condition(res, "Gateway")
     assert status == "False" and field in message
 
 
@@ -169,7 +165,7 @@ def test_endpoint_is_ready_once_its_objects_exist() -> None:
     first = modelendpoint.compose(endpoint_req(ep))
     res = modelendpoint.compose(endpoint_req(ep, {n: d.resource for n, d in first.desired.items()}))
     assert res.status["ready"] is True
-    assert cond(res, "Routable")[:2] == ("True", "BackendReady")
+    assert condition(res, "Routable")[:2] == ("True", "BackendReady")
 
 
 def test_an_endpoint_marked_not_ready_leaves_rotation_but_keeps_its_objects() -> None:
@@ -179,7 +175,7 @@ def test_an_endpoint_marked_not_ready_leaves_rotation_but_keeps_its_objects() ->
     res = modelendpoint.compose(endpoint_req(ep, {n: d.resource for n, d in first.desired.items()}))
     assert sorted(res.desired) == ["endpointslice", "service"]
     assert res.status["ready"] is False
-    assert cond(res, "Routable")[:2] == ("False", "MarkedNotReady")
+    assert condition(res, "Routable")[:2] == ("False", "MarkedNotReady")
 
 
 def test_external_provider_key_comes_from_the_secret_and_is_never_inlined() -> None:
@@ -247,7 +243,7 @@ def test_bad_url_keeps_existing_objects_and_names_the_field() -> None:
     ep["spec"]["url"] = "http://"
     res = modelendpoint.compose(endpoint_req(ep, obs))
     assert sorted(res.desired) == sorted(obs)
-    status, reason, message = cond(res, "Routable")
+    status, reason, message = condition(res, "Routable")
     assert (status, reason) == ("False", "InvalidSpec") and "spec.url 'http://'" in message
     assert res.status["ready"] is False
 
@@ -301,7 +297,7 @@ def test_service_route_carries_the_90_10_canary_and_conforms() -> None:
     assert route["spec"]["rules"][0]["matches"] == [
         {"path": {"type": "PathPrefix", "value": "/ml-team/qwen"}}]
     assert res.status["address"] == "http://34.9.9.9/ml-team/qwen"
-    assert cond(res, "Routing")[:2] == ("True", "ServingFromPrimary")
+    assert condition(res, "Routing")[:2] == ("True", "ServingFromPrimary")
     assert res.status["excluded"] == [{
         "endpoint": "groq", "reason": "outside the data boundary: label "
         "modelplane.ai/jurisdiction='global' does not equal 'us'"}]
@@ -329,7 +325,7 @@ def test_fallback_is_degraded_but_ready() -> None:
             provider_endpoint("together")]
     res = modelservice.compose(service_req(canary_spec(), pool))
     assert backend_refs(res) == [("mep-together", 1)]
-    assert cond(res, "Routing")[:2] == ("False", "ServingFromFallback")
+    assert condition(res, "Routing")[:2] == ("False", "ServingFromFallback")
     assert res.composite_ready == "Unspecified"
 
 
@@ -340,7 +336,7 @@ def test_nothing_routable_keeps_the_route_pointing_at_a_503_service() -> None:
     assert backend_refs(res) == [("msvc-qwen-unavailable", 1)]
     unavailable = res.desired["unavailable"].resource
     assert "selector" not in unavailable["spec"]
-    assert cond(res, "Routing")[:2] == ("False", "NoRoutableEndpoints")
+    assert condition(res, "Routing")[:2] == ("False", "NoRoutableEndpoints")
     assert res.composite_ready == "False"
 
 
@@ -378,7 +374,7 @@ def test_existing_route_is_kept_while_inputs_are_missing(label: str, kw: dict[st
     res = modelservice.compose(service_req(canary_spec(), observed_=obs, **kw))
     assert backend_refs(res) == [("mep-stable-0", 90), ("mep-canary-0", 10)]
     assert res.desired["route"].ready == "True"
-    assert cond(res, "Routing")[1] == reason
+    assert condition(res, "Routing")[1] == reason
 
 
 @pytest.mark.parametrize(("spec", "field"), [
@@ -396,7 +392,7 @@ def test_bad_service_input_keeps_the_route_and_names_the_field(spec: dict[str, A
     obs = _existing_route()
     res = modelservice.compose(service_req(spec, observed_=obs))
     assert sorted(res.desired) == ["route"]
-    status, reason, message = cond(res, "Routing")
+    status, reason, message = condition(res, "Routing")
     assert (status, reason) == ("False", "InvalidSpec") and field in message
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelplane.step import StepResult
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
 from tests.workloads.fixtures import cluster, leader_worker, manifests, replica, request

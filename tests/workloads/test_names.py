@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
 from tests.workloads.fixtures import cluster, leader_worker, replica, request, standalone

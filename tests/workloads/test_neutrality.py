@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
 from tests.workloads.fixtures import (

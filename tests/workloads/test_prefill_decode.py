@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
 from tests.workloads.fixtures import engine_container, manifests, replica, request, standalone

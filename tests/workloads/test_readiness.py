@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from modelplane.step import StepResult
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
+from tests.results import condition
 from tests.workloads.fixtures import cluster, observed_from, replica, request
-
-
-def _cond(res: StepResult, type_: str) -> tuple[str, str]:
-    c = next(c for c in res.conditions if c.type == type_)
-    return c.status, c.message
 
 
 def test_workloads_derive_readiness_from_the_remote_available_condition() -> None:
@@ -24,8 +19,8 @@ def test_everything_ready_marks_every_object_ready() -> None:
     observed = observed_from(compose(request(replica())).desired, ready=True)
     res = compose(request(replica(), observed=observed))
     assert {n: d.ready for n, d in res.desired.items()} == dict.fromkeys(res.desired, "True")
-    assert _cond(res, "WorkloadsReady")[0] == "True"
-    assert _cond(res, "ExposureReady")[0] == "True"
+    assert condition(res, "WorkloadsReady")[0] == "True"
+    assert condition(res, "ExposureReady")[0] == "True"
     assert res.composite_ready == "Unspecified"
 
 
@@ -35,17 +30,17 @@ def test_unavailable_workload_is_named_in_workloads_ready() -> None:
     observed.update({"workload-qwen": observed_from(
         {"workload-qwen": desired["workload-qwen"]}, ready=False)["workload-qwen"]})
     res = compose(request(replica(), observed=observed))
-    status, message = _cond(res, "WorkloadsReady")
+    status, _, message = condition(res, "WorkloadsReady")
     assert status == "False"
     assert "engine qwen" in message and "not Available" in message and "0/1" in message
-    assert _cond(res, "ExposureReady")[0] == "True"
+    assert condition(res, "ExposureReady")[0] == "True"
     assert res.desired["workload-qwen"].ready == "False"
 
 
 def test_unknown_gateway_address_leaves_exposure_and_the_replica_unready() -> None:
     observed = observed_from(compose(request(replica())).desired, ready=True)
     res = compose(request(replica(), clusters=[cluster(address=None)], observed=observed))
-    status, message = _cond(res, "ExposureReady")
+    status, _, message = condition(res, "ExposureReady")
     assert status == "False" and "status.gateway.address" in message
     assert "address" not in res.status
     assert res.composite_ready == "False"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modelplane.step import StepResult
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
+from tests.results import condition
 from tests.workloads.fixtures import (
     cluster,
     engine_container,
@@ -20,11 +20,6 @@ from tests.workloads.fixtures import (
 
 def _running() -> dict[str, Any]:
     return observed_from(compose(request(replica())).desired)
-
-
-def _cond(res: StepResult, type_: str) -> tuple[str, str, str]:
-    c = next(c for c in res.conditions if c.type == type_)
-    return c.status, c.reason, c.message
 
 
 CASES: dict[str, tuple[dict[str, Any], str, str]] = {
@@ -45,7 +40,7 @@ def test_unresolved_cluster_keeps_observed_objects(case: str) -> None:
     for n, d in res.desired.items():
         assert "status" not in d.resource
         assert d.resource["spec"] == observed[n]["spec"]
-    status, got_reason, message = _cond(res, "Resolved")
+    status, got_reason, message = condition(res, "Resolved")
     assert (status, got_reason) == ("False", reason)
     assert named in message
 
@@ -62,7 +57,7 @@ def test_invalid_spec_is_a_condition_naming_the_field() -> None:
     observed = _running()
     res = compose(request(bad, observed=observed))
     assert sorted(res.desired) == sorted(observed)
-    status, reason, message = _cond(res, "Resolved")
+    status, reason, message = condition(res, "Resolved")
     assert (status, reason) == ("False", "InvalidSpec")
     assert "spec.engines[0].members[0].template.spec.containers" in message
 
@@ -71,13 +66,13 @@ def test_missing_model_cache_holds_when_vllm_needs_its_path() -> None:
     xr = replica(modelCacheRef={"name": "gone"}, engines=[{"name": "qwen", "members": [
         standalone(container=engine_container(args=[]))]}])
     res = compose(request(xr, caches=[], observed=_running()))
-    assert _cond(res, "Resolved")[1] == "ModelCacheNotFound"
+    assert condition(res, "Resolved")[1] == "ModelCacheNotFound"
     assert res.requirements["modelcache"].namespace == "ml-team"
 
 
 def test_missing_model_cache_does_not_hold_when_the_user_chose_the_model() -> None:
     res = compose(request(replica(modelCacheRef={"name": "gone"}), caches=[]))
-    assert _cond(res, "Resolved")[0] == "True"
+    assert condition(res, "Resolved")[0] == "True"
     assert "workload-qwen" in res.desired
 
 
@@ -94,5 +89,5 @@ def test_unresolved_model_cache_waits_without_a_warning() -> None:
     req = request(xr)
     del req.required["modelcache"]
     res = compose(req)
-    assert _cond(res, "Resolved")[1] == "ModelCachePending"
+    assert condition(res, "Resolved")[1] == "ModelCachePending"
     assert res.results == []

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from modelplane.step import StepResult
-from modelplane.steps.modelreplica import compose
+from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
 from tests.workloads.fixtures import SEED_CEL, manifests, replica, request, standalone

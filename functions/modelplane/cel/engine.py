@@ -988,15 +988,6 @@ _ARITH: Final[dict[str, Callable[[Any, Any, Meter], Any]]] = {
     "div": _arith_num("div"), "mod": _arith_num("mod")}
 
 
-def _iter_items(name: str, c: Any) -> list[Any]:
-    if isinstance(c, list):
-        return c
-    if isinstance(c, dict):
-        return list(c.keys())
-    go = _GO_NAMES.get(type_name(c), type_name(c))
-    raise CELError(f"got '{go}', expected iterable type")
-
-
 def _make_comprehension(comp: _Compiler, name: str, rng: Built, vars_: list[str],
                         bodies: list[Built], tok: Any) -> Built:
     """Build a macro: all/exists/exists_one/map/filter/sortBy and the two-variable forms."""
@@ -1184,7 +1175,6 @@ def compile_expr(expr: str, *, allow_multiple_allocations: bool = True) -> Progr
 
 
 __all__ = [
-    "COST_LIMIT_DEFAULT",
     "CompileError",
     "Program",
     "compile_expr",
@@ -1192,8 +1182,6 @@ __all__ = [
     "index_value",
     "select_value",
 ]
-
-COST_LIMIT_DEFAULT: Final = 1_000_000
 
 # Referenced for type checkers: values the evaluator can produce.
 _VALUE_TYPES: Final[tuple[Any, ...]] = (bool, int, UInt, float, str, bytes, list, dict,

@@ -177,13 +177,6 @@ def check_uint(v: int) -> UInt:
     return UInt(v)
 
 
-def size_of(v: Any) -> int:
-    """Size used by cost accounting: characters, bytes or elements; 1 for scalars."""
-    if isinstance(v, (str, bytes, list, dict)):
-        return len(v)
-    return 1
-
-
 def str_cost(n: int) -> int:
     """cel-go charges string traversal at 0.1 per character, rounded up."""
     return (n + 9) // 10

@@ -43,3 +43,13 @@ def yaml_stream(docs: Iterable[Any]) -> str:
 
 def to_json(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+#: libyaml's safe loader when PyYAML was built with it (several times faster on large CRDs),
+#: else the pure-Python one; both resolve the same YAML 1.1 types.
+FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, parsed as ``yaml.safe_load`` would, but with libyaml when present."""
+    return yaml.load(text, Loader=FastSafeLoader)

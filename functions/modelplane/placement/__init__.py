@@ -1,13 +1,17 @@
-"""The fleet scheduler: a pure core (filter clusters and pools, score, assign) and its step.
+"""The fleet scheduler, a pure library: read the fleet, filter, account, score, decide.
 
-``place`` (core.py) is what the `place` pipeline step, the CLI and the benchmark call;
-``free_capacity`` reports the ledger per pool for `modelplane render`'s summary.
+``inputs`` reads Kubernetes objects into the plain types of ``model``; ``filter`` decides which
+clusters and pools may take a replica, ``ledger`` what is free, ``score`` what is preferred, and
+``core.place`` decides. ``compact_ledger`` is the per-pool summary InferenceClusters publish.
+Nothing here registers a step or sees protobuf: ModelDeployment's `place` step
+(``modelplane.steps.modeldeployment.place``), the CLI and the benchmark all call this code.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from modelplane.contract.api import INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA, is_ours
 from modelplane.placement.core import place
 from modelplane.placement.inputs import clusters_from, usage_from
 from modelplane.placement.ledger import Ledger
@@ -19,11 +23,10 @@ __all__ = ["free_capacity", "place"]
 def free_capacity(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     """(cluster, pool) -> what is free, e.g. "3/4 gpu on 2 nodes", from a set of objects."""
     def of(kind: str) -> list[dict[str, Any]]:
-        return [o for o in objects if o.get("kind") == kind
-                and str(o.get("apiVersion", "")).startswith("modelplane.ai/")]
+        return [o for o in objects if o.get("kind") == kind and is_ours(o)]
 
-    clusters = clusters_from(of("InferenceCluster"), of("InferenceClass"))
-    ledger = Ledger(Fleet(clusters, [usage_from(o) for o in of("ModelReplica")]))
+    clusters = clusters_from(of(INFERENCE_CLUSTER), of(INFERENCE_CLASS))
+    ledger = Ledger(Fleet(clusters, [usage_from(o) for o in of(MODEL_REPLICA)]))
     out: dict[tuple[str, str], str] = {}
     for cname in sorted(clusters):
         for pool in clusters[cname].pools:

@@ -27,9 +27,12 @@ from modelplane.placement.filter import (
 from modelplane.placement.ledger import Ledger
 from modelplane.placement.model import (
     Assignment,
+    Blocked,
     Cluster,
     Decision,
+    Eviction,
     Fleet,
+    PodGroup,
     Pool,
     Replica,
     Request,
@@ -142,15 +145,15 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
             why, unknown, fixed = validity(request, r, clusters, matcher)
             if unknown and out.unknown is None:
                 out.unknown = unknown
-            if r.unschedulable and not r.ready:
+            if r.not_admitted and not r.ready:
                 # Its cluster cannot admit its pods: DRA admission is authoritative, whatever
                 # the ledger said when it was placed. It serves nothing, so it is re-placed.
-                fixed.refused = why is None
+                fixed.may_wait = why is None
                 why = why or (f"its pods cannot be admitted on cluster {r.cluster}: "
-                              f"{r.unschedulable}")
+                              f"{r.not_admitted}")
             fixed.invalid = why
             fixed.spread = r.spread
-            fixed.unschedulable = r.unschedulable
+            fixed.not_admitted = r.not_admitted
             judged.append(fixed)
         judged_slots[ordinal] = judged
     # Domain counts of the settled slots (exactly one valid replica): what a move improves.
@@ -166,9 +169,10 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
             out.keep.extend(judged)
             out.needed.append(ordinal)
             continue
-        # A replica its cluster refused serves nothing: gone as soon as the slot has another.
-        out.removed.extend(r.name for r in judged if r.invalid is not None and _refused(r))
-        judged = [r for r in judged if r.invalid is None or not _refused(r)]
+        # A replica its cluster did not admit serves nothing: gone once the slot has another.
+        out.removed.extend(r.name for r in judged
+                           if r.invalid is not None and _not_admitted(r))
+        judged = [r for r in judged if r.invalid is None or not _not_admitted(r)]
         preferred = min(valid, key=lambda r: (
             settled.get(domain(request, clusters[r.cluster]), 0), r.name))
         if preferred.ready:
@@ -185,9 +189,9 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
     return out
 
 
-def _refused(r: Replica) -> bool:
+def _not_admitted(r: Replica) -> bool:
     """Not Ready, and its cluster reports that it cannot admit the replica's pods."""
-    return bool(r.unschedulable) and not r.ready
+    return bool(r.not_admitted) and not r.ready
 
 
 def replica_name(request: Request, ordinal: int, cluster: str,
@@ -221,41 +225,40 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
     if p.needed and not fleet.clusters:
         return _blocked(request, own, (
             "NoClusters", "no InferenceCluster exists; nothing can be placed"))
-    # Replicas whose pods the cluster refused hold no devices, and the pools that refused them
+    # Replicas whose pods the cluster did not admit hold no devices, and the pools that did not
     # get nothing more of ours in this decision (the ledger disagreed with admission there).
-    refused = [r for r in decision.replicas if r.invalid is not None and _refused(r)]
+    not_admitted = [r for r in decision.replicas if r.invalid is not None and _not_admitted(r)]
     avoid: dict[tuple[str, str], str] = {}
-    for r in refused:
+    for r in not_admitted:
         for a in r.assignments:
-            avoid.setdefault((r.cluster, a.pool), f"replica {r.name}: {r.unschedulable}")
+            avoid.setdefault((r.cluster, a.pool), f"replica {r.name}: {r.not_admitted}")
     placer = Placer(request, fleet, decision, matcher,
-                    skip=[(request.namespace, r.name) for r in refused], avoid=avoid)
+                    skip=[(request.namespace, r.name) for r in not_admitted], avoid=avoid)
     decision.spread = spread_record(request, len(placer.eligible))
     if p.needed:
         for ordinal in p.needed:
             if placer.place_one(ordinal) is None:
                 decision.shortfall += 1
         short = decision.shortfall
-        _settle_refused(request, placer, decision, refused)
+        _settle_not_admitted(request, placer, decision, not_admitted)
         if short:
             _explain(decision, placer.rejected)
     elif not p.removed and _settled(decision):
         rebalance(request, placer, decision)
     decision.replicas.sort(key=lambda r: (r.ordinal, r.name))
     decision.removed.sort()
-    _note_refused(decision, own)
+    _note_evicted(decision, own)
     return decision
 
 
-def _note_refused(decision: Decision, own: list[Replica]) -> None:
-    """Which removed replicas went because their cluster refused them (for status/events)."""
+def _note_evicted(decision: Decision, own: list[Replica]) -> None:
+    """Which removed replicas went because their cluster did not admit them (status/events)."""
     gone = set(decision.removed)
-    decision.refused = sorted((r.name, r.cluster, r.unschedulable) for r in own
-                              if r.name in gone and _refused(r))
+    decision.evicted = sorted(Eviction(r.name, r.cluster, r.not_admitted) for r in own
+                              if r.name in gone and _not_admitted(r))
 
 
 def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
-                  match: MatchFn | None = None,
                   matcher: PoolMatcher | None = None) -> Decision | None:
     """The decision when the fleet need not be read, or None when it must be.
 
@@ -264,7 +267,7 @@ def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[
     domains as of the last fleet read, for this spec) does not prove the spread even.
     """
     own = list(own)
-    matcher = matcher or PoolMatcher(match)
+    matcher = matcher or PoolMatcher()
     blocked = check_selectors(request)
     if blocked:
         return _blocked(request, own, blocked)
@@ -280,29 +283,29 @@ def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[
     d.spread = records.pop() if len(records) == 1 else ""
     if not p.removed and _settled(d) and not _evenly_spread(request, clusters, d):
         return None
-    _note_refused(d, own)
+    _note_evicted(d, own)
     return d
 
 
-def _settle_refused(request: Request, placer: Placer, decision: Decision,
-                    refused: list[Replica]) -> None:
-    """Remove the replicas the cluster refused, unless waiting in place is the only option.
+def _settle_not_admitted(request: Request, placer: Placer, decision: Decision,
+                         not_admitted: list[Replica]) -> None:
+    """Remove the replicas the cluster did not admit, unless waiting in place is the only option.
 
-    A refused replica goes right away (it serves nothing) when its slot has another valid
+    Such a replica goes right away (it serves nothing) when its slot has another valid
     replica (the replacement just placed, or an earlier one), or when the ledger replay -- with
-    every other pod first and the refused pods last -- agrees that it does not fit: then
+    every other pod first and the unadmitted pods last -- agrees that it does not fit: then
     waiting cannot help and the slot is reported short. Only when nowhere else has room AND
     the ledger says its pool should (stale, or packed differently from first-come admission)
     does it stay, Pending, reported as waiting: removing it would only place it there again.
     A Ready replica is never touched here.
     """
     waiting: set[int] = set()
-    for r in refused:
+    for r in not_admitted:
         others = any(x is not r and x.ordinal == r.ordinal and x.invalid is None
                      for x in decision.replicas)
-        if (not others and r.refused and r.ordinal not in waiting
+        if (not others and r.may_wait and r.ordinal not in waiting
                 and _fits_last(request, placer, r)):
-            r.invalid, r.waiting = None, r.unschedulable
+            r.invalid, r.waiting = None, r.not_admitted
             waiting.add(r.ordinal)
             decision.shortfall = max(decision.shortfall - 1, 0)
             continue
@@ -398,7 +401,8 @@ def _domain_text(d: str) -> str:
 
 def _blocked(request: Request, own: list[Replica], why: tuple[str, str]) -> Decision:
     return Decision(desired=request.replicas,
-                    replicas=sorted(own, key=lambda r: (r.ordinal, r.name)), blocked=why)
+                    replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
+                    blocked=Blocked(*why))
 
 
 def _demands(matcher: PoolMatcher, request: Request, engine_index: int,
@@ -490,10 +494,10 @@ class Placer:
         shortage = ""
         for ei, pools in enumerate(cand.engine_pools):
             for pool in pools:
-                refused = self.avoid.get((name, pool.name))
-                if refused is not None:
+                rejected_by = self.avoid.get((name, pool.name))
+                if rejected_by is not None:
                     shortage = shortage or (f"engine {request.engines[ei].name}: pool "
-                                            f"{pool.name} refused to admit {refused}")
+                                            f"{pool.name} refused to admit {rejected_by}")
                     continue
                 led = self.ledger.pool(name, pool.name)
                 if led is None:
@@ -611,7 +615,7 @@ def _assignments(matcher: PoolMatcher, request: Request, cand: _Candidate,
 
 def usage(request: Request, replica: Replica) -> Usage:
     """What a replica of ``request`` consumes (the ledger entry its ModelReplica will produce)."""
-    pods: list[tuple[str, Vector, int]] = []
+    pods: list[PodGroup] = []
     members = {(e.name, m.role): (e, m) for e in request.engines for m in e.members}
     for a in replica.assignments:
         found = members.get((a.engine, a.member))
@@ -621,7 +625,7 @@ def usage(request: Request, replica: Replica) -> Usage:
         vec: dict[str, int] = {}
         for d in a.devices:
             vec[d.name] = vec.get(d.name, 0) + d.count
-        pods.append((a.pool, tuple(sorted(vec.items())), member.pods * engine.copies))
+        pods.append(PodGroup(a.pool, tuple(sorted(vec.items())), member.pods * engine.copies))
     return Usage(request.namespace, replica.name, replica.cluster, tuple(pods))
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from modelplane.common import conditions, selectors
+from modelplane.contract import context
+from modelplane.contract.inferenceclass import class_devices
+from modelplane.contract.metadata import ORDINAL_ANNOTATION, SPREAD_ANNOTATION
 from modelplane.placement.model import (
     Assignment,
     Cluster,
@@ -22,21 +25,14 @@ from modelplane.placement.model import (
     DeviceShape,
     Engine,
     Member,
+    PodGroup,
     Pool,
     Replica,
     Request,
     Taint,
     Toleration,
     Usage,
-    Vector,
 )
-
-ORDINAL_ANNOTATION = "modelplane.ai/ordinal"
-SPREAD_ANNOTATION = "modelplane.ai/spread-domains"
-DEPLOYMENT_LABEL = "modelplane.ai/deployment"
-# ModelReplica WorkloadsReady reason when its cluster cannot admit the pods (compose-replica).
-UNSCHEDULABLE_REASON = "Unschedulable"
-CLUSTER_LABEL = "modelplane.ai/cluster"
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -76,29 +72,12 @@ def parse_time(text: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def now_from(context: Mapping[str, Any]) -> datetime:
+def now_from(ctx: Mapping[str, Any]) -> datetime:
     """The pipeline's notion of now (``modelplane.ai/now``), else the wall clock."""
-    return parse_time(context.get("modelplane.ai/now")) or datetime.now(UTC)
+    return parse_time(ctx.get(context.NOW)) or datetime.now(UTC)
 
 
 # -- classes and clusters ---------------------------------------------------------------------
-
-def class_devices(cls: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A class's device entries with defaults applied (status.devices when published)."""
-    published = _l(_d(cls.get("status")).get("devices"))
-    raw = published or _l(_d(cls.get("spec")).get("devices"))
-    out = []
-    for d in raw:
-        if not isinstance(d, dict) or not d.get("name") or not d.get("driver"):
-            continue
-        e = dict(d)
-        e.setdefault("claim", "DRA")
-        e.setdefault("count", 1)
-        if e["claim"] == "DRA":
-            e.setdefault("deviceClassName", e["driver"])
-        out.append(e)
-    return out
-
 
 def _shape(entry: Mapping[str, Any]) -> DeviceShape:
     return DeviceShape(
@@ -243,19 +222,19 @@ def request_from(md: Mapping[str, Any], now: datetime | None = None,
         footprint=footprint, now=now)
 
 
-def _member_pods(m: Mapping[str, Any], copies: int) -> tuple[str, Vector, int]:
+def _member_pods(m: Mapping[str, Any], copies: int) -> PodGroup:
     vec: dict[str, int] = {}
     for d in _l(m.get("devices")):
         if isinstance(d, dict) and d.get("name"):
             vec[str(d["name"])] = vec.get(str(d["name"]), 0) + max(_int(d.get("count"), 1), 0)
     pods = max(_int(_d(m.get("worker")).get("nodes"), 1), 1) if m.get("role") == "Worker" else 1
-    return str(m.get("pool", "")), tuple(sorted(vec.items())), pods * copies
+    return PodGroup(str(m.get("pool", "")), tuple(sorted(vec.items())), pods * copies)
 
 
 def usage_from(obj: Mapping[str, Any]) -> Usage:
     """A ModelReplica's device consumption for the ledger."""
     meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
-    pods: list[tuple[str, Vector, int]] = []
+    pods: list[PodGroup] = []
     for e in _l(spec.get("engines")):
         if not isinstance(e, dict):
             continue
@@ -280,13 +259,13 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
         annotations = _d(meta.get("annotations"))
         ordinal = _int(annotations.get(ORDINAL_ANNOTATION), -1)
         workloads = conditions.get(obj, "WorkloadsReady") or {}
-        refused = (str(workloads.get("message") or "pods cannot be scheduled")
-                   if workloads.get("status") == "False"
-                   and workloads.get("reason") == UNSCHEDULABLE_REASON else "")
+        not_admitted = (str(workloads.get("message") or "pods cannot be scheduled")
+                        if workloads.get("status") == "False"
+                        and workloads.get("reason") == context.UNSCHEDULABLE_REASON else "")
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
                     assignments, ready=conditions.is_true(obj, "Ready"),
                     spread=str(annotations.get(SPREAD_ANNOTATION) or ""),
-                    unschedulable=refused)
+                    not_admitted=not_admitted)
         (out if ordinal >= 0 else loose).append(r)
     # Replicas without a readable ordinal take the lowest free ones, in name order.
     used = {r.ordinal for r in out}
@@ -307,63 +286,3 @@ def footprint_from(cache: Mapping[str, Any], clusters: Iterable[Cluster]) -> fro
     sel = _d(cache.get("spec")).get("clusterSelector")
     return frozenset(c.name for c in clusters
                      if selectors.matches(sel if isinstance(sel, dict) else None, c.labels))
-
-
-# -- the compact ledger -----------------------------------------------------------------------
-
-def allocation_summary(replicas: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per pool, the pods a cluster's ModelReplicas claim, grouped by owning deployment.
-
-    This is what an InferenceCluster publishes as ``status.pools[].allocated`` so placement
-    can read the whole fleet's ledger from the clusters alone (a few entries per cluster)
-    instead of every ModelReplica in full.
-    """
-    groups: dict[tuple[str, str, Vector], int] = {}
-    for obj in replicas:
-        meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
-        owner = f"{meta.get('namespace') or ''}/{spec.get('deployment') or ''}"
-        for pool, demand, count in usage_from(obj).pods:
-            if demand:
-                key = (pool, owner, demand)
-                groups[key] = groups.get(key, 0) + count
-    out: dict[str, list[dict[str, Any]]] = {}
-    for (pool, owner, demand), pods in sorted(groups.items()):
-        out.setdefault(pool, []).append({
-            "owner": owner, "pods": pods,
-            "devices": [{"name": n, "count": c} for n, c in demand]})
-    return out
-
-
-def summary_usages(clusters: Iterable[Mapping[str, Any]], skip_owner: str,
-                   relevant: Callable[[str], bool] | None = None) -> list[Usage] | None:
-    """The ledger from published ``status.pools[].allocated``; None unless it is complete.
-
-    Complete means: every pool of every *relevant* cluster (one that could take a new replica;
-    all clusters when ``relevant`` is None) publishes ``allocated``. Other clusters are left
-    out: no replica is placed there, so their allocations do not matter to this decision.
-
-    Entries of ``skip_owner`` ("namespace/deployment") are left out too: the deployment's own
-    replicas are in the summary as well, and the caller adds them from its observed state,
-    which is fresher. Counting both would count each own replica twice.
-    """
-    out: list[Usage] = []
-    for obj in clusters:
-        name = str(_d(obj.get("metadata")).get("name", ""))
-        if relevant is not None and not relevant(name):
-            continue
-        pools = [p for p in _l(_d(obj.get("status")).get("pools")) if isinstance(p, dict)]
-        if not pools and _l(_d(obj.get("spec")).get("nodePools")):
-            return None
-        for p in pools:
-            allocated = p.get("allocated")
-            if not isinstance(allocated, list):
-                return None
-            pool = str(p.get("name", ""))
-            for i, a in enumerate(allocated):
-                if not isinstance(a, dict) or a.get("owner") == skip_owner:
-                    continue
-                demand = tuple(sorted((str(d.get("name")), max(_int(d.get("count"), 1), 0))
-                                      for d in _l(a.get("devices")) if isinstance(d, dict)))
-                out.append(Usage(str(a.get("owner", "")), f"{name}/{pool}#{i}", name,
-                                 ((pool, demand, max(_int(a.get("pods"), 0), 0)),)))
-    return out

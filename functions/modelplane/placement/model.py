@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 # A pod's demand or a node's capacity: device name -> count, sorted by name.
 Vector = tuple[tuple[str, int], ...]
@@ -152,7 +152,7 @@ class ResolvedDevice:
     """A device request resolved against the pool's class: what the ResourceClaim asks for.
 
     Placement produces it, ModelReplica.spec carries it, and compose-replica reads it back
-    (steps/replica/spec.py) to write the ResourceClaimTemplate.
+    (steps/modelreplica/spec.py) to write the ResourceClaimTemplate.
     """
 
     name: str
@@ -171,6 +171,14 @@ class Assignment:
     devices: tuple[ResolvedDevice, ...] = ()
 
 
+class PodGroup(NamedTuple):
+    """Identical pods of one replica on one pool: what the ledger books."""
+
+    pool: str
+    demand: Vector  # one pod's devices
+    pods: int  # number of such pods
+
+
 @dataclass(frozen=True)
 class Usage:
     """One ModelReplica's device consumption, as the ledger counts it."""
@@ -178,8 +186,7 @@ class Usage:
     namespace: str
     name: str
     cluster: str
-    # (pool, one pod's demand, number of such pods)
-    pods: tuple[tuple[str, Vector, int], ...]
+    pods: tuple[PodGroup, ...]
 
 
 @dataclass
@@ -198,12 +205,27 @@ class Replica:
     spread: str = ""
     # Why its cluster cannot admit its pods (ModelReplica WorkloadsReady=False, reason
     # Unschedulable), "" when it did not say so. Such a replica holds no devices.
-    unschedulable: str = ""
-    # Set by the plan when that refusal is the only thing wrong with it: it may wait in place
-    # when nowhere else has room and the ledger says its own pool should (a stale ledger).
-    refused: bool = False
-    # Kept in place although not admitted (see ``refused``): the cluster's message.
+    not_admitted: str = ""
+    # Set by the plan when not being admitted is the only thing wrong with it: it may wait in
+    # place when nowhere else has room and the ledger says its own pool should (a stale ledger).
+    may_wait: bool = False
+    # Kept in place although not admitted (see ``may_wait``): the cluster's message.
     waiting: str = ""
+
+
+class Eviction(NamedTuple):
+    """A replica removed because its cluster could not admit its pods."""
+
+    name: str
+    cluster: str
+    message: str
+
+
+class Blocked(NamedTuple):
+    """Placement refused to act: everything observed is kept."""
+
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -228,13 +250,13 @@ class Decision:
     # replacement is Ready. Sorted by (ordinal, name).
     replicas: list[Replica] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    # Removed because their cluster could not admit their pods: (name, cluster, message).
-    refused: list[tuple[str, str, str]] = field(default_factory=list)
+    # Removed because their cluster could not admit their pods.
+    evicted: list[Eviction] = field(default_factory=list)
     unschedulable: list[Unschedulable] = field(default_factory=list)
     unschedulable_more: dict[str, int] = field(default_factory=dict)
     shortfall: int = 0
-    # Set when placement refused to act: (reason, message). Everything observed is kept.
-    blocked: tuple[str, str] | None = None
+    # Set when placement refused to act. Everything observed is kept.
+    blocked: Blocked | None = None
     # "<eligible spread domains>/<spec hash>" as of the last fleet read (see core.spread_record);
     # stamped on the replicas so a steady reconcile can tell "evenly spread" without the fleet.
     spread: str = ""

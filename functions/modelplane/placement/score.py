@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 
 from modelplane.placement.model import INFINITE_COST, Cluster, Pool, Request
-
-Score = tuple[int, Decimal, str]
 
 
 def domain(request: Request, cluster: Cluster) -> str:
@@ -20,12 +17,6 @@ def domain(request: Request, cluster: Cluster) -> str:
 def pool_cost(pool: Pool) -> Decimal:
     """Declared cost per node-hour; undeclared sorts after any declared cost."""
     return pool.cost if pool.cost is not None else INFINITE_COST
-
-
-def score(spread_count: int, pools: Sequence[Pool], cluster: Cluster) -> Score:
-    """Lower is better: fewer of our replicas in the domain, cheaper pools, then name."""
-    cost = sum((pool_cost(p) for p in pools), Decimal(0))
-    return (spread_count, cost, cluster.name)
 
 
 def pool_order(pool: Pool) -> tuple[Decimal, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from modelplane.common.output import to_json, yaml_stream
+from modelplane.contract.api import GROUP
 from modelplane.render.engine import Engine, LocalFunctionServer, RenderError
 from modelplane.render.loader import InputError, load
 from modelplane.render.store import Obj, Store, describe, key_of
@@ -71,8 +72,8 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
                  extra: list[Path] | None = None) -> Fleet:
     """Load manifests, reconcile to a fixed point, and return the fleet. Raises on bad input."""
     apis, comps = package_dirs()
-    base = load([apis, comps], frozenset({"modelplane.ai"}))
-    user = load(list(paths) + list(extra or []), frozenset({"modelplane.ai"}))
+    base = load([apis, comps], frozenset({GROUP}))
+    user = load(list(paths) + list(extra or []), frozenset({GROUP}))
     xrds = base.xrds + user.xrds
     our_kinds = {((x.get("spec") or {}).get("group", ""),
                   ((x.get("spec") or {}).get("names") or {}).get("kind", "")) for x in xrds}

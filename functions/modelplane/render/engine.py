@@ -24,6 +24,7 @@ from crossplane.function import resource as sdk_resource
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from modelplane import server
+from modelplane.contract import context as context_keys
 from modelplane.render import providers
 from modelplane.render.store import Key, Obj, Store, describe, group_of, key_of
 
@@ -206,7 +207,7 @@ class Engine:
 
         desired_xr: dict[str, Any] = {}
         desired: dict[str, fnv1.Resource] = {}
-        context: dict[str, Any] = {"modelplane.ai/now": self.now}
+        context: dict[str, Any] = {context_keys.NOW: self.now}
         conditions: list[dict[str, Any]] = []
         ready_override = fnv1.READY_UNSPECIFIED
         events = self.events_by_object.setdefault(describe(key), [])

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelplane.contract.api import GROUP, INFERENCE_CLUSTER
+from modelplane.contract.metadata import POOL_LABEL
 from modelplane.render.store import Key, Obj, Store, group_of, key_of
 
 HEALTH_ANNOTATION = "render.modelplane.ai/health"
@@ -218,7 +220,6 @@ def simulate(store: Store) -> bool:
 # without a known cluster or pool list, and other kinds are admitted without accounting.
 
 ADMISSION_ANNOTATION = "render.modelplane.ai/nodes"
-POOL_LABEL = "modelplane.ai/pool"
 UNSCHEDULABLE = "Unschedulable"
 _WORKLOADS = {("apps", "Deployment"), ("leaderworkerset.x-k8s.io", "LeaderWorkerSet")}
 
@@ -255,7 +256,7 @@ def _node_shapes(store: Store) -> dict[str, dict[str, tuple[int, Demand]]]:
     """ProviderConfig name -> pool -> (nodes, devices per node by DeviceClass)."""
     out: dict[str, dict[str, tuple[int, Demand]]] = {}
     for (group, kind, _, _), obj in store.items():
-        if group != "modelplane.ai" or kind != "InferenceCluster":
+        if group != GROUP or kind != INFERENCE_CLUSTER:
             continue
         status = obj.get("status") or {}
         pc = str(((status.get("providerConfigRef") or {}).get("kubernetes") or {}).get("name")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelplane.contract.api import GROUP
+
 if TYPE_CHECKING:
     from modelplane.render import Fleet
 
-MODELPLANE = "modelplane.ai"
+MODELPLANE = GROUP
 
 
 def _name(obj: dict[str, Any]) -> str:

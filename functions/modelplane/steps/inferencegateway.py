@@ -21,6 +21,8 @@ import re
 from typing import Any
 
 from modelplane.common import conditions
+from modelplane.contract.api import INFERENCE_GATEWAY
+from modelplane.contract.metadata import GATEWAY_LABEL
 from modelplane.step import Desired, StepRequest, StepResult, mark_ready_from_observed, step
 from modelplane.steps.routing import HTTP_LISTENER, HTTP_LISTENER_PORT, gateway_names
 from modelplane.steps.routing.names import HTTP_EXPOSED_PORT
@@ -75,7 +77,7 @@ def _invalid(req: StepRequest, reason: str, message: str) -> StepResult:
     return res
 
 
-@step("compose-gateway", kinds=["InferenceGateway"])
+@step("compose-gateway", kinds=[INFERENCE_GATEWAY])
 def compose(req: StepRequest) -> StepResult:
     spec = req.spec
     backend = spec.get("backend")
@@ -99,7 +101,7 @@ def compose(req: StepRequest) -> StepResult:
 
     names = gateway_names(req.name)
     ns = names.namespace
-    labels = {"modelplane.ai/gateway": names.gateway}
+    labels = {GATEWAY_LABEL: names.gateway}
     res = StepResult()
     res.desired["namespace"] = Desired({
         "apiVersion": "v1", "kind": "Namespace",

@@ -10,8 +10,8 @@ provider-kubernetes Objects (in the cache's namespace, pointed at the cluster's
   through ``spec.references[].patchesFrom`` (the value never appears in our desired state),
 - a hydrate Job that downloads the repository at the revision into the volume.
 
-The contract other steps rely on (PVC name, layout, mount path) is documented in
-docs/caching.md and exposed here as ``pvc_name`` / ``MOUNT_PATH`` / ``model_path``.
+The volume convention the pods that read the weights rely on (PVC name, layout, mount path) is
+documented in docs/caching.md and defined in :mod:`modelplane.contract.modelcache`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,19 @@ from typing import Any
 
 from modelplane.common import conditions, selectors
 from modelplane.common.names import dns_label, short_hash
+from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE
+from modelplane.contract.metadata import CACHE_LABEL, CLUSTER_LABEL
+from modelplane.contract.modelcache import MOUNT_PATH, model_path, namespace_object_name, pvc_name
+from modelplane.contract.remote import (
+    OBJECT_API_VERSION,
+    OBJECT_KIND,
+    SHARED_POLICIES,
+    ProviderConfigRef,
+    applied_manifest,
+    cel_readiness,
+    observed_manifest,
+    remote_object,
+)
 from modelplane.step import (
     Desired,
     Resource,
@@ -32,21 +45,15 @@ from modelplane.step import (
     step,
 )
 
-OBJECT_API = "kubernetes.m.crossplane.io/v1alpha1"
-CLUSTER_API = "modelplane.ai/v1alpha1"
-MOUNT_PATH = "/models"
 HYDRATE_IMAGE = "python:3.12-slim"
 # hf CLI (`hf download`) ships with huggingface_hub 0.34 and later.
 HUB_REQUIREMENT = "huggingface_hub>=0.34,<2"
-MARKER = ".modelplane-hydrated"
 REMOTE_TOKEN_KEY = "token"
 # Long enough that the step sees the Job finish (and stops managing it) well before the TTL
 # controller removes it; short enough that finished pods do not linger for weeks.
 JOB_TTL_SECONDS = 86400
 JOB_BACKOFF_LIMIT = 6
 
-# A remote Namespace may be shared by several composites (caches, replicas): nobody deletes it.
-NAMESPACE_POLICIES = ["Observe", "Create", "Update", "LateInitialize"]
 # A finished hydrate Job is only observed: when its TTL removes it, provider-kubernetes must not
 # create it again (that would start another, if cheap, hydration run).
 FINISHED_JOB_POLICIES = ["Observe", "Delete"]
@@ -80,28 +87,6 @@ echo "staged $HF_REPO@$HF_REVISION in $MODEL_DIR"
 """
 
 
-# -- the shared contract ---------------------------------------------------------------------------
-
-def pvc_name(cache: str) -> str:
-    """The PVC holding a cache's weights on every cluster, in the cache's namespace."""
-    return dns_label("modelcache", cache)
-
-
-def model_path(repo: str) -> str:
-    """Where a repository's files are inside the mounted volume, e.g. /models/Qwen/Qwen2.5-0.5B."""
-    return f"{MOUNT_PATH}/{repo}"
-
-
-def namespace_object_name(kind: str, composite: str, cluster: str) -> str:
-    """The provider-kubernetes Object that ensures a composite's remote Namespace on a cluster.
-
-    Convention shared with other composites: ``<kind>-<composite>-<cluster>-namespace`` (a DNS
-    label), managementPolicies without Delete, so any number of composites may ensure the same
-    remote Namespace and none of them removes it.
-    """
-    return dns_label(kind.lower(), composite, cluster, "namespace")
-
-
 # -- per-cluster bookkeeping -----------------------------------------------------------------------
 
 @dataclass
@@ -125,13 +110,6 @@ def _cluster_of(resource_name: str) -> str | None:
     return None
 
 
-def _remote(observed: Resource | None) -> dict[str, Any]:
-    """The remote object as provider-kubernetes last observed it (status.atProvider.manifest)."""
-    at = ((observed or {}).get("status") or {}).get("atProvider") or {}
-    manifest = at.get("manifest")
-    return manifest if isinstance(manifest, dict) else {}
-
-
 def _job_condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return conditions.get(job, type_) if job else None
 
@@ -152,28 +130,14 @@ def _labels(cache: str, cluster: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/managed-by": "modelplane",
         "app.kubernetes.io/name": "modelcache",
-        "modelplane.ai/cache": dns_label(cache),
-        "modelplane.ai/cluster": dns_label(cluster),
-    }
-
-
-def _object(name: str, namespace: str, labels: dict[str, str], provider: dict[str, str],
-            manifest: dict[str, Any], **spec: Any) -> Resource:
-    return {
-        "apiVersion": OBJECT_API,
-        "kind": "Object",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-        "spec": {
-            "forProvider": {"manifest": manifest},
-            "providerConfigRef": {"kind": provider["kind"], "name": provider["name"]},
-            **spec,
-        },
+        CACHE_LABEL: dns_label(cache),
+        CLUSTER_LABEL: dns_label(cluster),
     }
 
 
 def _remote_labels(cache: str) -> dict[str, str]:
     return {"app.kubernetes.io/managed-by": "modelplane", "app.kubernetes.io/name": "modelcache",
-            "modelplane.ai/cache": dns_label(cache)}
+            CACHE_LABEL: dns_label(cache)}
 
 
 def _token_path(key: str) -> str:
@@ -303,12 +267,12 @@ def _token_state(inp: _Inputs, found: list[Resource] | None, namespace: str,
     return True
 
 
-@step("compose-cache", kinds=["ModelCache"])
+@step("compose-cache", kinds=[MODEL_CACHE])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     inp = _inputs(req, res)
     namespace = req.namespace or ""
-    clusters = require(req, res, "clusters", Selector.labels(CLUSTER_API, "InferenceCluster", {}))
+    clusters = require(req, res, "clusters", Selector.labels(API_VERSION, INFERENCE_CLUSTER, {}))
     token_found: list[Resource] | None = []
     if inp is not None and inp.token_name is not None:
         token_found = require(req, res, "token-secret",
@@ -390,13 +354,13 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
         return cp
 
     labels = _labels(cache, name)
-    provider_ref = {"kind": str(provider["kind"]), "name": str(provider["name"])}
+    provider_ref = ProviderConfigRef(str(provider["kind"]), str(provider["name"]))
 
-    ns_obj = namespace_object_name("ModelCache", cache, name)
-    res.desired[_NS + name] = Desired(_object(
+    ns_obj = namespace_object_name(MODEL_CACHE, cache, name)
+    res.desired[_NS + name] = Desired(remote_object(
         ns_obj, namespace, labels, provider_ref,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-        managementPolicies=list(NAMESPACE_POLICIES),
+        management_policies=SHARED_POLICIES,
     ))
 
     # storageClassName is immutable on a PVC: once created, keep the class it was created with.
@@ -404,8 +368,7 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
     wanted = inp.storage_class or status.get("storageClassName") or None
     storage_class = wanted
     if observed_pvc is not None:
-        prior_spec = ((observed_pvc.get("spec") or {}).get("forProvider") or {}).get(
-            "manifest", {}).get("spec") or {}
+        prior_spec = applied_manifest(observed_pvc).get("spec") or {}
         storage_class = prior_spec.get("storageClassName")
         if wanted and storage_class != wanted:
             class_notes.append(f"cluster {name}: the volume was created with storageClassName "
@@ -419,13 +382,13 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
     if storage_class:
         pvc_spec["storageClassName"] = storage_class
     pvc_obj = dns_label("modelcache", cache, name, "pvc")
-    res.desired[_PVC + name] = Desired(_object(
+    res.desired[_PVC + name] = Desired(remote_object(
         pvc_obj, namespace, labels, provider_ref,
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
          "metadata": {"name": pvc_name(cache), "namespace": namespace,
                       "labels": _remote_labels(cache)},
          "spec": pvc_spec},
-        readiness={"policy": "DeriveFromCelQuery", "celQuery": PVC_READY_QUERY},
+        readiness=cel_readiness(PVC_READY_QUERY),
         references=[_depends_on(ns_obj, namespace)],
     ))
 
@@ -433,7 +396,7 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
     remote_token = dns_label("modelcache", cache, "hf-token")
     if inp.token_name is not None:
         if token_ok:
-            res.desired[_TOKEN + name] = Desired(_object(
+            res.desired[_TOKEN + name] = Desired(remote_object(
                 token_obj, namespace, labels, provider_ref,
                 {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                  "metadata": {"name": remote_token, "namespace": namespace,
@@ -462,15 +425,12 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
         deps = [_depends_on(pvc_obj, namespace)]
         if inp.token_name:
             deps.append(_depends_on(token_obj, namespace))
-        job_spec: dict[str, Any] = {
-            "readiness": {"policy": "DeriveFromCelQuery", "celQuery": JOB_READY_QUERY},
-            "references": deps,
-        }
-        if _job_finished(_remote(req.observed.get(hydrate))):
-            job_spec["managementPolicies"] = list(FINISHED_JOB_POLICIES)
-        res.desired[hydrate] = Desired(_object(
+        finished = _job_finished(observed_manifest(req.observed.get(hydrate)))
+        res.desired[hydrate] = Desired(remote_object(
             dns_label("modelcache", cache, name, "hydrate", digest), namespace, labels,
-            provider_ref, manifest, **job_spec))
+            provider_ref, manifest, readiness=cel_readiness(JOB_READY_QUERY),
+            management_policies=FINISHED_JOB_POLICIES if finished else None,
+            references=deps))
     else:
         # Without a usable token no new download starts; whatever runs or ran is kept.
         res.desired.update(req.keep_observed(observed_jobs))
@@ -481,7 +441,8 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
 
 
 def _depends_on(object_name: str, namespace: str) -> dict[str, Any]:
-    return {"dependsOn": {"apiVersion": OBJECT_API, "kind": "Object", "name": object_name,
+    return {"dependsOn": {"apiVersion": OBJECT_API_VERSION, "kind": OBJECT_KIND,
+                          "name": object_name,
                           "namespace": namespace}}
 
 
@@ -489,13 +450,13 @@ def _observe_copy(req: StepRequest, name: str, resources: list[str],
                   current_job: str | None = None, waiting_for_token: bool = False) -> _Copy:
     """A cluster's phase from what provider-kubernetes observed of its PVC and Job."""
     cp = _Copy(name, resources=list(resources))
-    pvc = _remote(req.observed.get(_PVC + name))
+    pvc = observed_manifest(req.observed.get(_PVC + name))
     if current_job is not None:
         # The Job for the current revision (a previous revision's Job says nothing about it).
-        job = _remote(req.observed.get(current_job))
+        job = observed_manifest(req.observed.get(current_job))
     else:
         jobs = sorted(r for r in resources if r.startswith(_HYDRATE) and r in req.observed)
-        job = _remote(req.observed.get(jobs[-1])) if jobs else {}
+        job = observed_manifest(req.observed.get(jobs[-1])) if jobs else {}
     bound = (pvc.get("status") or {}).get("phase") == "Bound"
     failed = _job_failed(job)
     if failed is not None:

@@ -22,12 +22,12 @@ from typing import Any
 
 from modelplane.common import conditions
 from modelplane.common.names import dns_label, short_hash
+from modelplane.contract.api import GROUP, MODEL_ENDPOINT
+from modelplane.contract.metadata import CONFIG_HASH_ANNOTATION, ENDPOINT_LABEL, READY_ANNOTATION
 from modelplane.step import Desired, Resource, StepRequest, StepResult, step
 from modelplane.steps.routing import Upstream, UpstreamError, parse_upstream
 from modelplane.steps.routing.upstream import PROXY_PORT, PROXY_SERVICE_PORT
 
-READY_ANNOTATION = "modelplane.ai/ready"
-ENDPOINT_LABEL = "modelplane.ai/endpoint"
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
 PROXY_REPLICAS = 2  # the fallback path must survive a node drain
 API_KEY_ENV = "MODELPLANE_UPSTREAM_API_KEY"
@@ -96,7 +96,7 @@ def _direct(name: str, up: Upstream) -> dict[str, Resource]:
                 **_labels(name),
                 "kubernetes.io/service-name": up.service,
                 # Keeps Kubernetes' EndpointSlice controllers from adopting the slice.
-                "endpointslice.kubernetes.io/managed-by": "modelplane.ai",
+                "endpointslice.kubernetes.io/managed-by": GROUP,
             }},
             "addressType": up.address_type,
             "ports": [port],
@@ -142,7 +142,7 @@ def _proxied(name: str, up: Upstream) -> dict[str, Resource]:
                 "template": {
                     # A config change rolls the pods (nginx reads its config at start).
                     "metadata": {"labels": dict(selector),
-                                 "annotations": {"modelplane.ai/config-hash":
+                                 "annotations": {CONFIG_HASH_ANNOTATION:
                                                  short_hash(config, length=12)}},
                     "spec": {
                         "automountServiceAccountToken": False,
@@ -173,7 +173,7 @@ def _ready(req: StepRequest, rname: str) -> bool:
     return True  # Services, EndpointSlices and ConfigMaps are ready once they exist
 
 
-@step("compose-endpoint", kinds=["ModelEndpoint"])
+@step("compose-endpoint", kinds=[MODEL_ENDPOINT])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     try:

@@ -20,6 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.common.names import dns_label
+from modelplane.contract.api import API_VERSION, INFERENCE_GATEWAY, MODEL_ENDPOINT, MODEL_SERVICE
+from modelplane.contract.metadata import OWNER_CONTACT_LABEL as OWNER_CONTACT
+from modelplane.contract.metadata import OWNER_TEAM_LABEL as OWNER_TEAM
+from modelplane.contract.metadata import SERVICE_LABEL
 from modelplane.step import (
     Desired,
     Resource,
@@ -40,11 +44,7 @@ from modelplane.steps.routing import (
     unavailable_service_name,
 )
 
-API_VERSION = "modelplane.ai/v1alpha1"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-SERVICE_LABEL = "modelplane.ai/service"
-OWNER_TEAM = "modelplane.ai/owner-team"
-OWNER_CONTACT = "modelplane.ai/owner-contact"
 
 
 def spec_problem(spec: dict[str, Any]) -> str | None:
@@ -152,7 +152,7 @@ def build_route(req: StepRequest, plan: Plan, gateway: str) -> dict[str, Resourc
     return out
 
 
-@step("compose-service", kinds=["ModelService"])
+@step("compose-service", kinds=[MODEL_SERVICE])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     ns = req.namespace
@@ -169,14 +169,14 @@ def compose(req: StepRequest) -> StepResult:
 
     gateway = str((spec.get("gatewayRef") or {}).get("name") or "default")
     gateways = require(req, res, "gateway",
-                       Selector(API_VERSION, "InferenceGateway", match_name=gateway))
+                       Selector(API_VERSION, INFERENCE_GATEWAY, match_name=gateway))
     selected: list[list[Resource] | None] = []
     for i, group in enumerate(spec["endpoints"]):
         labels = {str(k): str(v) for k, v in
                   ((group.get("selector") or {}).get("matchLabels") or {}).items()}
         # Namespaced: only this namespace's endpoints are ever fetched.
         selected.append(require(req, res, f"endpoints-{i}",
-                                Selector.labels(API_VERSION, "ModelEndpoint", labels, ns)))
+                                Selector.labels(API_VERSION, MODEL_ENDPOINT, labels, ns)))
     if gateways is None or any(s is None for s in selected):
         res.condition("Routing", "Unknown", "Resolving",
                       "waiting for the InferenceGateway and ModelEndpoints to be resolved")

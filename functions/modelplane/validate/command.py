@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import yaml
 
 from modelplane.common.fields import mapping, sequence
+from modelplane.contract.api import GROUP, INPUT_API_VERSION
 from modelplane.validate.admission import FieldError, admit, compile_error
 from modelplane.validate.registry import (
     XRD_GROUP,
@@ -25,9 +26,7 @@ from modelplane.validate.registry import (
     yaml_files,
 )
 
-GROUP = "modelplane.ai"
 FUNCTION_NAME = "function-modelplane"
-INPUT_API_VERSION = "fn.modelplane.ai/v1alpha1"
 
 def known_steps() -> dict[str, frozenset[str]]:
     """Step name -> the XR kinds it serves, from the function's own step registry."""

@@ -7,7 +7,7 @@ the InferenceGateway and the ModelEndpoints themselves as required resources.
 """
 
 from modelplane.steps.routing.names import (
-    GATEWAY_NAMESPACE,
+    CONTROL_PLANE_GATEWAY_NAMESPACE,
     HTTP_LISTENER,
     HTTP_LISTENER_PORT,
     GatewayNames,
@@ -21,7 +21,7 @@ from modelplane.steps.routing.upstream import Upstream, UpstreamError, parse_ups
 from modelplane.steps.routing.weights import split_weights
 
 __all__ = [
-    "GATEWAY_NAMESPACE",
+    "CONTROL_PLANE_GATEWAY_NAMESPACE",
     "HTTP_LISTENER",
     "HTTP_LISTENER_PORT",
     "Backend",

@@ -8,7 +8,7 @@ from modelplane.common.names import dns_label
 
 # Where the control-plane gateway runs: the Traefik Release installs into it (and creates it), and
 # the Gateway lives beside Traefik's own Service.
-GATEWAY_NAMESPACE = "modelplane-system"
+CONTROL_PLANE_GATEWAY_NAMESPACE = "modelplane-system"
 # Traefik maps a Gateway listener to the entryPoint with the same port; the chart's `web`
 # entryPoint listens on 8000 inside the pod and its Service exposes it as port 80.
 HTTP_LISTENER = "http"
@@ -35,7 +35,7 @@ def gateway_names(inference_gateway: str) -> GatewayNames:
     return GatewayNames(
         # The gateway called "default" (the usual single one) lives in modelplane-system; any
         # other gets its own namespace, so gateways never share a composed Namespace.
-        namespace=(GATEWAY_NAMESPACE if inference_gateway == "default"
+        namespace=(CONTROL_PLANE_GATEWAY_NAMESPACE if inference_gateway == "default"
                    else dns_label("modelplane-gateway", inference_gateway)),
         gateway=dns_label("modelplane", inference_gateway),
         gateway_class=dns_label("modelplane", inference_gateway),

@@ -1,5 +1,6 @@
-"""The parts of ModelReplica composition (step `compose-replica`, in `steps/modelreplica.py`).
+"""ModelReplica (step `compose-replica`): one placed replica's workloads on its cluster.
 
+- ``compose``: the step: reads the spec, the cluster and cache, composes and reports.
 - ``spec``: the ModelReplica spec read into typed values, with problems named by field path.
 - ``naming``: every remote and control-plane name, and the labels Modelplane puts on pods.
 - ``pods``: the user's pod template plus exactly what Modelplane owns (pin, claims, shm, cache...).
@@ -7,5 +8,9 @@
 - ``workloads``: Deployment (Standalone) or LeaderWorkerSet (Leader + Worker) per engine.
 - ``exposure``: the Service, the HTTPRoute on the cluster gateway, the InferencePool
   (PrefillDecode).
-- ``objects``: the provider-kubernetes Object wrapper every remote manifest travels in.
+- ``objects``: when the remote objects count as ready.
 """
+
+from modelplane.steps.modelreplica import compose
+
+__all__ = ["compose"]

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane import stack
 from modelplane.common.fields import path
 from modelplane.common.names import dns_label
+from modelplane.contract.metadata import CLUSTER_LABEL, POOL_LABEL
+from modelplane.contract.remote import ProviderConfigRef, remote_object
 from modelplane.step import Resource
+from modelplane.steps.inferencecluster import charts
 
 NAMESPACE = "crossplane-system"
-CLUSTER_LABEL = "modelplane.ai/cluster"
-POOL_LABEL = "modelplane.ai/pool"
 DEFAULT_PROVIDER_CONFIG = "default"
 #: The Kubernetes minor version provisioned clusters get when the spec names none: DRA's
 #: resource.k8s.io/v1 is GA from 1.34, which the serving stack relies on.
@@ -76,14 +76,14 @@ class Pool:
     @property
     def has_nvidia_gpu(self) -> bool:
         """Nodes of this class carry NVIDIA GPUs (so: GPU taint, DRA driver labels)."""
-        return any(d.get("driver") == stack.NVIDIA_DEVICE_CLASS for d in self.devices) or bool(
+        return any(d.get("driver") == charts.NVIDIA_DEVICE_CLASS for d in self.devices) or bool(
             self.shape("gke").get("accelerator"))
 
     def node_labels(self) -> dict[str, str]:
         """Labels every node of the pool carries: the scheduler's pin, plus the GPU marker."""
         labels = {POOL_LABEL: self.name}
         if self.has_nvidia_gpu:
-            labels[stack.GPU_PRESENT_LABEL] = "true"
+            labels[charts.GPU_PRESENT_LABEL] = "true"
         return labels
 
 
@@ -141,14 +141,8 @@ def ref(name: str) -> dict[str, str]:
     return {"name": name}
 
 
-def object_(ctx: Ctx, name: str, manifest: Resource, provider_config: Mapping[str, str],
+def object_(ctx: Ctx, name: str, manifest: Resource, provider_config: ProviderConfigRef,
             readiness: str = "DeriveFromObject") -> Resource:
     """A provider-kubernetes Object that applies ``manifest`` on the inference cluster."""
-    return {
-        "apiVersion": "kubernetes.m.crossplane.io/v1alpha1",
-        "kind": "Object",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {CLUSTER_LABEL: ctx.name}},
-        "spec": {"forProvider": {"manifest": manifest},
-                 "providerConfigRef": dict(provider_config),
-                 "readiness": {"policy": readiness}},
-    }
+    return remote_object(name, NAMESPACE, {CLUSTER_LABEL: ctx.name}, provider_config, manifest,
+                         readiness={"policy": readiness})

@@ -13,10 +13,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane import stack
 from modelplane.common.names import short_hash
+from modelplane.contract.metadata import CLUSTER_LABEL
 from modelplane.step import Resource
-from modelplane.steps.cluster.common import (
+from modelplane.steps.inferencecluster import charts
+from modelplane.steps.inferencecluster.common import (
     DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
@@ -57,14 +58,14 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
                             "autoScalingEnabled": True, "minCount": SYSTEM_MIN,
                             "maxCount": SYSTEM_MAX, "nodeCount": SYSTEM_MIN},
         "oidcIssuerEnabled": True,
-        "tags": {"modelplane.ai/cluster": ctx.name},
+        "tags": {CLUSTER_LABEL: ctx.name},
     }
     if rg:
         cluster["resourceGroupName"] = rg
     else:
         rg_name = ctx.res_name("rg")
         out.resources["resource-group"] = managed(ctx, AZURE, "ResourceGroup", rg_name, {
-            "location": location, "tags": {"modelplane.ai/cluster": ctx.name}})
+            "location": location, "tags": {CLUSTER_LABEL: ctx.name}})
         cluster["resourceGroupNameRef"] = ref(rg_name)
     cname = ctx.res_name("cluster")
     out.resources["cluster"] = managed(
@@ -99,7 +100,7 @@ def node_pool(ctx: Ctx, pool: Pool, cluster: str) -> Resource:
     if spot:
         body.update({"priority": "Spot", "evictionPolicy": "Delete", "spotMaxPrice": -1})
     if pool.has_nvidia_gpu:
-        body["nodeTaints"] = [f"{stack.GPU_TAINT_KEY}={stack.GPU_TAINT_VALUE}:NoSchedule"]
+        body["nodeTaints"] = [f"{charts.GPU_TAINT_KEY}={charts.GPU_TAINT_VALUE}:NoSchedule"]
     np = managed(ctx, CONTAINERSERVICE, "KubernetesClusterNodePool",
                  ctx.res_name("pool", pool.name), body)
     np["metadata"]["annotations"] = {"crossplane.io/external-name": agent_pool_name(pool.name)}

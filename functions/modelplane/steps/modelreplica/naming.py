@@ -11,20 +11,13 @@ from __future__ import annotations
 import re
 
 from modelplane.common.names import dns_label
+from modelplane.contract.metadata import DEPLOYMENT_LABEL, REPLICA_LABEL
 
 # LeaderWorkerSet derives StatefulSet and pod names (<lws>-<group>-<worker>) and a
 # controller-revision-hash label (<statefulset>-<10 chars>) from its name; both must stay DNS
 # labels, so workload names leave room for those suffixes.
 WORKLOAD_NAME_MAX = 45
 
-DEPLOYMENT_LABEL = "modelplane.ai/deployment"
-CLUSTER_LABEL = "modelplane.ai/cluster"
-REPLICA_LABEL = "modelplane.ai/replica"
-ENGINE_LABEL = "modelplane.ai/engine"
-ROLE_LABEL = "modelplane.ai/role"
-SERVING_LABEL = "modelplane.ai/serving"
-POOL_LABEL = "modelplane.ai/pool"
-INFERENCE_POOL_LABEL = "modelplane.ai/inference-pool"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "modelplane"}
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

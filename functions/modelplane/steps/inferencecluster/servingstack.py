@@ -15,15 +15,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane import stack
 from modelplane.common.names import dns_label
+from modelplane.contract.metadata import CLUSTER_LABEL
+from modelplane.contract.remote import (
+    KUBERNETES_PROVIDER_API,
+    PROVIDER_CONFIG_KIND,
+    ProviderConfigRef,
+)
 from modelplane.step import Resource
-from modelplane.steps.cluster.common import NAMESPACE, Ctx, Infra, object_
+from modelplane.steps.inferencecluster import charts
+from modelplane.steps.inferencecluster.common import NAMESPACE, Ctx, Infra, object_
 
-K8S_PC = "kubernetes.m.crossplane.io/v1alpha1"
 HELM_PC = "helm.m.crossplane.io/v1beta1"
 USAGE = "protection.crossplane.io/v1beta1"
-PC_KIND = "ClusterProviderConfig"
 
 # Readiness policy per stack object: objects without status are ready once created.
 _READINESS = {"Gateway": "AllTrue"}
@@ -31,8 +35,8 @@ _READINESS = {"Gateway": "AllTrue"}
 
 def provider_config_refs(ctx: Ctx) -> dict[str, dict[str, str]]:
     """What the cluster publishes as status.providerConfigRef."""
-    return {"kubernetes": {"kind": PC_KIND, "name": ctx.name},
-            "helm": {"kind": PC_KIND, "name": ctx.name}}
+    return {"kubernetes": {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name},
+            "helm": {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name}}
 
 
 def _provider_config(ctx: Ctx, api_version: str, infra: Infra) -> Resource:
@@ -41,20 +45,20 @@ def _provider_config(ctx: Ctx, api_version: str, infra: Infra) -> Resource:
                                             "secretRef": dict(infra.kubeconfig)}}
     if infra.identity:
         spec["identity"] = dict(infra.identity)
-    return {"apiVersion": api_version, "kind": PC_KIND,
-            "metadata": {"name": ctx.name, "labels": {"modelplane.ai/cluster": ctx.name}},
+    return {"apiVersion": api_version, "kind": PROVIDER_CONFIG_KIND,
+            "metadata": {"name": ctx.name, "labels": {CLUSTER_LABEL: ctx.name}},
             "spec": spec}
 
 
-def _values(chart: stack.Chart, infra: Infra) -> dict[str, Any]:
-    if chart.component == stack.DRA_DRIVER.component:
+def _values(chart: charts.Chart, infra: Infra) -> dict[str, Any]:
+    if chart.component == charts.DRA_DRIVER.component:
         return {
             **infra.dra_values,
             # The GPU kubelet plugin publishes GPUs as DRA devices (no device plugin).
             "resources": {"gpus": {"enabled": True}},
             "gpuResourcesEnabledOverride": True,
             "kubeletPlugin": {"tolerations": [{
-                "key": stack.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]},
+                "key": charts.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]},
         }
     return {}
 
@@ -64,15 +68,16 @@ def gateway_manifests() -> dict[str, Resource]:
     return {
         "gateway-class": {
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-            "metadata": {"name": stack.GATEWAY_CLASS_NAME},
-            "spec": {"controllerName": stack.GATEWAY_CONTROLLER_NAME},
+            "metadata": {"name": charts.GATEWAY_CLASS_NAME},
+            "spec": {"controllerName": charts.GATEWAY_CONTROLLER_NAME},
         },
         "gateway": {
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": stack.GATEWAY_NAME, "namespace": stack.GATEWAY_NAMESPACE},
-            "spec": {"gatewayClassName": stack.GATEWAY_CLASS_NAME, "listeners": [{
-                "name": stack.GATEWAY_LISTENER, "protocol": "HTTP",
-                "port": stack.GATEWAY_PORT,
+            "metadata": {"name": charts.GATEWAY_NAME,
+                         "namespace": charts.CLUSTER_GATEWAY_NAMESPACE},
+            "spec": {"gatewayClassName": charts.GATEWAY_CLASS_NAME, "listeners": [{
+                "name": charts.GATEWAY_LISTENER, "protocol": "HTTP",
+                "port": charts.GATEWAY_PORT,
                 "allowedRoutes": {"namespaces": {"from": "All"}}}]},
         },
     }
@@ -85,7 +90,7 @@ def usage(ctx: Ctx, name: str, of: Resource, by: Resource) -> Resource:
                 "resourceRef": {"name": o["metadata"]["name"]}}
     return {"apiVersion": USAGE, "kind": "Usage",
             "metadata": {"name": name, "namespace": NAMESPACE,
-                         "labels": {"modelplane.ai/cluster": ctx.name}},
+                         "labels": {CLUSTER_LABEL: ctx.name}},
             # replayDeletion: a delete of `of` blocked by this Usage is retried once it is gone.
             "spec": {"of": target(of), "by": target(by), "replayDeletion": True}}
 
@@ -94,16 +99,16 @@ def compose(ctx: Ctx, infra: Infra, infra_resources: Mapping[str, Resource]
             ) -> dict[str, Resource]:
     """Every stack resource by composition-resource-name (infra must have a kubeconfig)."""
     out: dict[str, Resource] = {
-        "provider-config-kubernetes": _provider_config(ctx, K8S_PC, infra),
+        "provider-config-kubernetes": _provider_config(ctx, KUBERNETES_PROVIDER_API, infra),
         "provider-config-helm": _provider_config(ctx, HELM_PC, infra),
     }
-    pc = {"kind": PC_KIND, "name": ctx.name}
-    helm_pc = {"kind": PC_KIND, "name": ctx.name}
-    for chart in stack.charts(ctx.spec.get("stack")):
+    pc = ProviderConfigRef(PROVIDER_CONFIG_KIND, ctx.name)
+    helm_pc = {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name}
+    for chart in charts.charts(ctx.spec.get("stack")):
         out[f"release-{chart.component}"] = {
             "apiVersion": "helm.m.crossplane.io/v1beta1", "kind": "Release",
             "metadata": {"name": ctx.res_name(chart.release), "namespace": NAMESPACE,
-                         "labels": {"modelplane.ai/cluster": ctx.name}},
+                         "labels": {CLUSTER_LABEL: ctx.name}},
             "spec": {"providerConfigRef": helm_pc, "forProvider": {
                 "chart": {"name": chart.name, "repository": chart.repository,
                           "version": chart.version},
@@ -122,7 +127,7 @@ def compose(ctx: Ctx, infra: Infra, infra_resources: Mapping[str, Resource]
     # so they go before its Release; everything on the cluster goes before the cloud
     # cluster (and its kubeconfig source) that reaches it.
     usages: dict[str, Resource] = {}
-    gateway_release = out[f"release-{stack.GATEWAY.component}"]
+    gateway_release = out[f"release-{charts.GATEWAY.component}"]
     for rname in ("gateway-class", "gateway"):
         usages[f"usage-{rname}-needs-gateway-release"] = usage(
             ctx, ctx.res_name(rname, "needs-gw-release"), gateway_release, out[rname])

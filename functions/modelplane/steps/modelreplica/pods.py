@@ -18,9 +18,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelplane.steps import modelcache
-from modelplane.steps.replica import naming
-from modelplane.steps.replica.spec import Engine, Member, Replica
+from modelplane.contract import modelcache
+from modelplane.contract.metadata import (
+    ENGINE_LABEL,
+    INFERENCE_POOL_LABEL,
+    POOL_LABEL,
+    REPLICA_LABEL,
+    ROLE_LABEL,
+    SERVING_LABEL,
+)
+from modelplane.steps.modelreplica import naming
+from modelplane.steps.modelreplica.spec import Engine, Member, Replica
 
 DEFAULT_PORT = 8000
 HEALTH_PATH = "/health"
@@ -89,22 +97,22 @@ def pod_labels(replica: Replica, engine: Engine, member: Member,
     """Modelplane's pod labels (the user's may not use the modelplane.ai/ prefix)."""
     labels = {
         **naming.replica_labels(replica.deployment, replica.name),
-        naming.ENGINE_LABEL: engine.name,
-        naming.ROLE_LABEL: member.role.lower(),
+        ENGINE_LABEL: engine.name,
+        ROLE_LABEL: member.role.lower(),
     }
     if member.serves:
-        labels[naming.SERVING_LABEL] = "true"
+        labels[SERVING_LABEL] = "true"
         if inference_pool is not None and engine.phase:
             # What an llm-d style endpoint picker filters on to split prefill from decode.
             labels["llm-d.ai/role"] = engine.phase.lower()
-            labels[naming.INFERENCE_POOL_LABEL] = inference_pool
+            labels[INFERENCE_POOL_LABEL] = inference_pool
     return labels
 
 
 def selector_labels(replica: Replica, engine: Engine) -> dict[str, str]:
     """The immutable workload selector: one engine of one replica."""
-    return {naming.REPLICA_LABEL: naming.label_value(replica.name),
-            naming.ENGINE_LABEL: engine.name}
+    return {REPLICA_LABEL: naming.label_value(replica.name),
+            ENGINE_LABEL: engine.name}
 
 
 def _tolerations(user: list[Any], replica: Replica) -> list[dict[str, Any]]:
@@ -143,7 +151,7 @@ def pod_template(replica: Replica, engine: Engine, member: Member, *,
         meta["annotations"] = dict(user_meta["annotations"])
     spec: dict[str, Any] = template["spec"]
 
-    spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), naming.POOL_LABEL: member.pool}
+    spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), POOL_LABEL: member.pool}
     spec["tolerations"] = _tolerations(spec.get("tolerations") or [], replica)
 
     containers: list[dict[str, Any]] = spec["containers"]

@@ -1,8 +1,9 @@
 """InferenceCluster composition (step `compose-cluster`).
 
-One cluster of the fleet: its infrastructure (per source, see ``steps/cluster/``), one node pool
-per spec pool shaped by the pool's InferenceClass, the serving stack, deletion ordering, and the
-status the scheduler reads (docs/architecture.md, "Status contracts between kinds").
+One cluster of the fleet: its infrastructure (per source: ``gke``, ``eks``, ``aks``,
+``existing``), one node pool per spec pool shaped by the pool's InferenceClass, the serving
+stack, deletion ordering, and the status the scheduler reads (docs/architecture.md, "Status
+contracts between kinds").
 
 Safety: a pool whose class is missing, unresolved, invalid or made for another cloud keeps its
 observed node pool and its last published status entry, and a condition names both the pool
@@ -16,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from modelplane import stack
 from modelplane.common.conditions import is_true
 from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
-from modelplane.placement.inputs import allocation_summary
+from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA
+from modelplane.contract.inferenceclass import problems as class_problems
+from modelplane.contract.inferenceclass import resolve_devices
+from modelplane.placement.compact_ledger import allocation_summary
 from modelplane.step import (
     Desired,
     Resource,
@@ -31,10 +34,9 @@ from modelplane.step import (
     require,
     step,
 )
-from modelplane.steps import inferenceclass
-from modelplane.steps.cluster import aks, eks, existing, gke
-from modelplane.steps.cluster import stack as serving
-from modelplane.steps.cluster.common import (
+from modelplane.steps.inferencecluster import aks, charts, eks, existing, gke
+from modelplane.steps.inferencecluster import servingstack as serving
+from modelplane.steps.inferencecluster.common import (
     CLUSTER_LABEL,
     DEFAULT_PROVIDER_CONFIG,
     Ctx,
@@ -43,7 +45,6 @@ from modelplane.steps.cluster.common import (
     pool_resource_name,
 )
 
-API = "modelplane.ai/v1alpha1"
 Composer = Callable[[Ctx, list[Pool], Mapping[str, Resource]], Infra]
 SOURCES: dict[str, Composer] = {
     "GKE": gke.compose, "EKS": eks.compose, "AKS": aks.compose, "Existing": existing.compose}
@@ -64,7 +65,7 @@ def _int(v: Any, default: int) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else default
 
 
-@step("compose-cluster", kinds=["InferenceCluster"])
+@step("compose-cluster", kinds=[INFERENCE_CLUSTER])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     name, spec = req.name, req.spec
@@ -72,11 +73,11 @@ def compose(req: StepRequest) -> StepResult:
 
     # Requirements first, identical on every call so Crossplane's loop stabilises.
     class_names = sorted({str(p.get("className", "")) for p in raw_pools if p.get("className")})
-    classes = {cn: require(req, res, class_requirement(cn), Selector(API, "InferenceClass",
+    classes = {cn: require(req, res, class_requirement(cn), Selector(API_VERSION, INFERENCE_CLASS,
                                                                    match_name=cn))
                for cn in class_names}
     replicas = require(req, res, "replicas",
-                       Selector.labels(API, "ModelReplica", {CLUSTER_LABEL: name}))
+                       Selector.labels(API_VERSION, MODEL_REPLICA, {CLUSTER_LABEL: name}))
 
     source = str(path(spec, "cluster").get("source", ""))
     credentials = spec.get("credentials") if isinstance(spec.get("credentials"), Mapping) else None
@@ -153,7 +154,7 @@ def compose(req: StepRequest) -> StepResult:
         _report(res, "StackReady", desired, stack_names, "Available")
     elif not address:
         res.condition("StackReady", "False", "WaitingForGatewayAddress",
-                      f"Gateway {stack.GATEWAY_NAMESPACE}/{stack.GATEWAY_NAME} "
+                      f"Gateway {charts.CLUSTER_GATEWAY_NAMESPACE}/{charts.GATEWAY_NAME} "
                       "has no address yet")
     else:
         res.condition("StackReady", "True", "Available",
@@ -214,7 +215,7 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
                                f"exist (InferenceCluster {cluster!r} keeps the pool as it is)")
             continue
         cls_spec = got[0].get("spec") or {}
-        bad = inferenceclass.problems(cls_spec)
+        bad = class_problems(cls_spec)
         if bad:
             problems[pname] = (f"{where}.className {cname!r}: InferenceClass {cname!r} is "
                                f"invalid: {'; '.join(bad)}")
@@ -230,7 +231,7 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
             name=pname, class_name=cname, min_nodes=lo, max_nodes=hi, node_count=count,
             zones=tuple(str(z) for z in raw.get("zones") or []),
             spot=spot if isinstance(spot, bool) else None, class_spec=cls_spec,
-            devices=tuple(inferenceclass.resolve_devices(cls_spec))))
+            devices=tuple(resolve_devices(cls_spec))))
     return pools, problems, pending
 
 
@@ -301,7 +302,7 @@ def protection(name: str, replicas: list[Resource]) -> Resource:
     return {"apiVersion": "protection.crossplane.io/v1beta1", "kind": "ClusterUsage",
             "metadata": {"name": dns_label(name, "hosts-replicas"),
                          "labels": {CLUSTER_LABEL: name}},
-            "spec": {"of": {"apiVersion": API, "kind": "InferenceCluster",
+            "spec": {"of": {"apiVersion": API_VERSION, "kind": INFERENCE_CLUSTER,
                             "resourceRef": {"name": name}},
                      "reason": "ModelReplicas run on this InferenceCluster; move or delete "
                                "them first"}}

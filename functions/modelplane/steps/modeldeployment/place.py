@@ -1,6 +1,6 @@
-"""The `place` step: reads the fleet, decides placement, writes it to the pipeline context.
+"""ModelDeployment's `place` step: read the fleet, decide placement, write it to the context.
 
-Requirements come in two phases so the steady reconcile stays cheap (DESIGN §5 "Scale"):
+Requirements come in two phases so the steady reconcile stays cheap (docs/placement.md):
 
 1. always: every InferenceClass (few, small) and, by name, the clusters this deployment's own
    replicas run on. That is enough to decide that nothing needs placing or moving: every slot
@@ -20,7 +20,17 @@ from datetime import timedelta
 from typing import Any
 
 from modelplane.common.fields import path
+from modelplane.contract import context
+from modelplane.contract.api import (
+    API_VERSION,
+    INFERENCE_CLASS,
+    INFERENCE_CLUSTER,
+    MODEL_CACHE,
+    MODEL_DEPLOYMENT,
+    MODEL_REPLICA,
+)
 from modelplane.placement import core
+from modelplane.placement.compact_ledger import owner_key, summary_usages
 from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
     clusters_from,
@@ -28,59 +38,22 @@ from modelplane.placement.inputs import (
     now_from,
     replicas_from,
     request_from,
-    summary_usages,
     usage_from,
 )
-from modelplane.placement.model import Cluster, Decision, Fleet, Replica
+from modelplane.placement.model import Blocked, Cluster, Decision, Fleet, Replica
 from modelplane.step import Selector, StepRequest, StepResult, require, step
-
-API = "modelplane.ai/v1alpha1"
-CONTEXT_KEY = "modelplane.ai/placement"
-# Cluster labels endpoints copy (where a replica serves from, for routing and compliance).
-ENDPOINT_LABELS = ("modelplane.ai/region", "modelplane.ai/jurisdiction")
+from modelplane.steps.modeldeployment.decision import encode, record
 
 
-def _decision_json(d: Decision, clusters: dict[str, Cluster]) -> dict[str, Any]:
-    """The decision as plain JSON for the pipeline context (read by compose-deployment)."""
-    reps = []
-    for r in d.replicas:
-        reps.append({
-            "name": r.name, "ordinal": r.ordinal, "cluster": r.cluster, "new": r.new,
-            **({"invalid": r.invalid} if r.invalid else {}),
-            **({"waiting": r.waiting} if r.waiting else {}),
-            "members": [{
-                "engine": a.engine, "member": a.member, "pool": a.pool,
-                "devices": [{"name": x.name, "deviceClassName": x.device_class_name,
-                             "count": x.count,
-                             **({"selectors": [{"cel": s} for s in x.selectors]}
-                                if x.selectors else {})} for x in a.devices],
-            } for a in r.assignments],
-        })
-    labels: dict[str, dict[str, str]] = {}
-    for r in d.replicas:
-        c = clusters.get(r.cluster)
-        if c is not None:
-            labels[r.cluster] = {k: c.labels[k] for k in ENDPOINT_LABELS if k in c.labels}
-    out: dict[str, Any] = {
-        "desired": d.desired, "scheduled": d.scheduled, "shortfall": d.shortfall,
-        "replicas": reps, "removed": list(d.removed), "clusterLabels": labels,
-        "refused": [{"name": n, "cluster": c, "message": m} for n, c, m in d.refused],
-        "unschedulable": [{"cluster": u.cluster, "reason": u.reason, "message": u.message}
-                          for u in d.unschedulable],
-        "unschedulableMore": dict(sorted(d.unschedulable_more.items())),
-    }
-    if d.spread:
-        out["spread"] = d.spread
-    if d.blocked:
-        out["blocked"] = {"reason": d.blocked[0], "message": d.blocked[1]}
-    return out
+def _decide(res: StepResult, d: Decision, clusters: dict[str, Cluster]) -> StepResult:
+    res.context[context.PLACEMENT] = encode(record(d, clusters))
+    return res
 
 
 def _waiting(res: StepResult, own: list[Replica], desired: int, what: str) -> StepResult:
     d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
-                 blocked=("WaitingForInputs", f"waiting for required resources: {what}"))
-    res.context[CONTEXT_KEY] = _decision_json(d, {})
-    return res
+                 blocked=Blocked("WaitingForInputs", f"waiting for required resources: {what}"))
+    return _decide(res, d, {})
 
 
 def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Cluster],
@@ -104,19 +77,19 @@ def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Clu
                       f"spec.placement.failoverWindow ({window})", "ClusterNotReady")
 
 
-@step("place", kinds=["ModelDeployment"])
+@step("place", kinds=[MODEL_DEPLOYMENT])
 def place(req: StepRequest) -> StepResult:
     res = StepResult(desired=dict(req.desired))
-    own = replicas_from(o for o in req.observed.values() if o.get("kind") == "ModelReplica")
+    own = replicas_from(o for o in req.observed.values() if o.get("kind") == MODEL_REPLICA)
     desired = request_from(req.composite).replicas
 
     # Phase 1: classes and the clusters our replicas run on.
-    classes = require(req, res, "classes", Selector.labels(API, "InferenceClass", {}))
+    classes = require(req, res, "classes", Selector.labels(API_VERSION, INFERENCE_CLASS, {}))
     own_objs: list[dict[str, Any]] = []
     missing: list[str] = [] if classes is not None else ["InferenceClasses"]
     for name in sorted({r.cluster for r in own if r.cluster}):
-        got = require(req, res, f"cluster.{name}", Selector(API, "InferenceCluster",
-                                                            match_name=name))
+        got = require(req, res, f"cluster.{name}",
+                      Selector(API_VERSION, INFERENCE_CLUSTER, match_name=name))
         if got is None:
             missing.append(f"InferenceCluster {name}")
         else:
@@ -131,18 +104,19 @@ def place(req: StepRequest) -> StepResult:
     _report_hosting(res, own, own_clusters, request.failover_window)
     steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
     if steady is not None:
-        res.context[CONTEXT_KEY] = _decision_json(steady, own_clusters)
-        return res
+        return _decide(res, steady, own_clusters)
 
     # Phase 2: something needs placing, or the spread may be uneven: the whole fleet and the
     # capacity ledger. When every candidate cluster publishes its allocations
     # (status.pools[].allocated), the ledger comes from the clusters and no ModelReplica is
     # shipped; otherwise every ModelReplica is required.
-    all_clusters = require(req, res, "clusters", Selector.labels(API, "InferenceCluster", {}))
+    all_clusters = require(req, res, "clusters",
+                           Selector.labels(API_VERSION, INFERENCE_CLUSTER, {}))
     cache_ref = path(req.spec, "modelCacheRef").get("name")
     cache: list[dict[str, Any]] | None = []
     if cache_ref:
-        cache = require(req, res, "cache", Selector(API, "ModelCache", match_name=str(cache_ref),
+        cache = require(req, res, "cache", Selector(API_VERSION, MODEL_CACHE,
+                                                    match_name=str(cache_ref),
                                                     namespace=req.namespace))
     if all_clusters is None or cache is None:
         waiting = [w for w, v in (("InferenceClusters", all_clusters),
@@ -151,21 +125,21 @@ def place(req: StepRequest) -> StepResult:
     fleet_clusters = clusters_from(all_clusters, classes)
     if cache_ref and not cache:
         d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
-                     blocked=("ModelCacheMissing",
-                              f"spec.modelCacheRef.name {cache_ref!r}: no ModelCache of that "
-                              f"name in namespace {req.namespace}"))
-        res.context[CONTEXT_KEY] = _decision_json(d, fleet_clusters)
-        return res
+                     blocked=Blocked("ModelCacheMissing",
+                                     f"spec.modelCacheRef.name {cache_ref!r}: no ModelCache of "
+                                     f"that name in namespace {req.namespace}"))
+        return _decide(res, d, fleet_clusters)
     if cache_ref:
         request = request_from(req.composite, now,
                                footprint_from(cache[0], fleet_clusters.values()))
     # The ledger only matters where a replica may go: the compact one is used when every such
     # cluster publishes it (all phase-2 inputs, so the requirement is stable across calls).
     candidates = {n for n, c in fleet_clusters.items() if cluster_filter(request, c) is None}
-    summarised = summary_usages(all_clusters, f"{req.namespace or ''}/{req.name}",
+    summarised = summary_usages(all_clusters, owner_key(req.namespace or "", req.name),
                                 relevant=candidates.__contains__)
     if summarised is None:
-        replicas = require(req, res, "replicas", Selector.labels(API, "ModelReplica", {}))
+        replicas = require(req, res, "replicas",
+                           Selector.labels(API_VERSION, MODEL_REPLICA, {}))
         if replicas is None:
             return _waiting(res, own, desired, "ModelReplicas")
         usages = [usage_from(o) for o in replicas]
@@ -174,7 +148,6 @@ def place(req: StepRequest) -> StepResult:
     # Our own observed replicas count too, even before the API lists them. (The compact
     # ledger left our own entries out, so nothing is counted twice; the full ledger's
     # duplicates are dropped by the Ledger, which keys usages by namespace and name.)
-    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == "ModelReplica"]
+    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == MODEL_REPLICA]
     decision = core.place(request, Fleet(fleet_clusters, usages), own, matcher=matcher)
-    res.context[CONTEXT_KEY] = _decision_json(decision, fleet_clusters)
-    return res
+    return _decide(res, decision, fleet_clusters)

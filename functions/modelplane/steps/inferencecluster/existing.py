@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from modelplane.step import Resource
-from modelplane.steps.cluster.common import Ctx, Infra, Pool
+from modelplane.steps.inferencecluster.common import Ctx, Infra, Pool
 
 
 def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> Infra:

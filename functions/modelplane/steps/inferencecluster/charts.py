@@ -17,7 +17,7 @@ from typing import Any
 #: The Gateway API Gateway on every inference cluster that replicas are exposed through.
 GATEWAY_NAME = "modelplane"
 #: Its namespace; the gateway controller is installed into the same namespace.
-GATEWAY_NAMESPACE = "modelplane-system"
+CLUSTER_GATEWAY_NAMESPACE = "modelplane-system"
 #: The GatewayClass the Gateway uses (served by the gateway controller chart below).
 GATEWAY_CLASS_NAME = "modelplane"
 #: Envoy Gateway's controller name, which a GatewayClass must name to be served by it.
@@ -71,7 +71,7 @@ GATEWAY = Chart(
     name="gateway-helm",
     repository="oci://docker.io/envoyproxy",
     version="v1.5.0",
-    namespace=GATEWAY_NAMESPACE,
+    namespace=CLUSTER_GATEWAY_NAMESPACE,
 )
 
 CHARTS: tuple[Chart, ...] = (DRA_DRIVER, LEADER_WORKER_SET, GATEWAY)

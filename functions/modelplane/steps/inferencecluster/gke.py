@@ -12,10 +12,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane import stack
 from modelplane.common.fields import path
 from modelplane.step import Resource
-from modelplane.steps.cluster.common import (
+from modelplane.steps.inferencecluster import charts
+from modelplane.steps.inferencecluster.common import (
     DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
@@ -117,7 +117,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     out.cluster_objects["dra-critical-pods-quota"] = {
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": "nvidia-dra-driver-gpu-critical-pods",
-                     "namespace": stack.DRA_DRIVER.namespace},
+                     "namespace": charts.DRA_DRIVER.namespace},
         "spec": {"hard": {"pods": "100"}, "scopeSelector": {"matchExpressions": [{
             "operator": "In", "scopeName": "PriorityClass",
             "values": ["system-cluster-critical", "system-node-critical"]}]}},
@@ -165,7 +165,7 @@ def node_pool(ctx: Ctx, pool: Pool, project: str, region: str, cluster_zones: li
             "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]
     if pool.has_nvidia_gpu:
         labels[NO_DEVICE_PLUGIN_LABEL] = "true"
-        config["taint"] = [{"key": stack.GPU_TAINT_KEY, "value": stack.GPU_TAINT_VALUE,
+        config["taint"] = [{"key": charts.GPU_TAINT_KEY, "value": charts.GPU_TAINT_VALUE,
                             "effect": "NO_SCHEDULE"}]
     config["labels"] = dict(sorted(labels.items()))
     body: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelplane.steps.replica.spec import Engine
+from modelplane.steps.modelreplica.spec import Engine
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 

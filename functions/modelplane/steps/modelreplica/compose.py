@@ -19,6 +19,24 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.common import conditions
+from modelplane.contract import modelcache
+from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
+from modelplane.contract.context import UNSCHEDULABLE_REASON
+from modelplane.contract.metadata import (
+    CLUSTER_LABEL,
+    ENGINE_LABEL,
+    INFERENCE_POOL_LABEL,
+    REPLICA_LABEL,
+    SERVING_LABEL,
+)
+from modelplane.contract.remote import (
+    PROVIDER_CONFIG_KIND,
+    SHARED_POLICIES,
+    ProviderConfigRef,
+    cel_readiness,
+    observed_manifest,
+    remote_object,
+)
 from modelplane.step import (
     Desired,
     Selector,
@@ -28,11 +46,9 @@ from modelplane.step import (
     require,
     step,
 )
-from modelplane.steps import modelcache
-from modelplane.steps.replica import claims, exposure, naming, objects, pods, workloads
-from modelplane.steps.replica.spec import Replica, SpecError, parse
+from modelplane.steps.modelreplica import claims, exposure, naming, objects, pods, workloads
+from modelplane.steps.modelreplica.spec import Replica, SpecError, parse
 
-API_VERSION = "modelplane.ai/v1alpha1"
 REQ_CLUSTER = "cluster"
 REQ_CACHE = "modelcache"
 
@@ -42,7 +58,6 @@ RES_SERVICE = "service"
 RES_ROUTE = "route"
 RES_POOL = "inference-pool"
 # WorkloadsReady reason when the cluster cannot admit the pods (read by placement).
-UNSCHEDULABLE = "Unschedulable"
 
 
 def _workload_res(engine: str) -> str:
@@ -53,17 +68,17 @@ def _claims_res(engine: str, role: str) -> str:
     return f"claims-{engine}-{role.lower()}"
 
 
-@step("compose-replica", kinds=["ModelReplica"])
+@step("compose-replica", kinds=[MODEL_REPLICA])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
     # Requirements depend only on the spec, so they are the same on every call of the loop.
     cluster_name = req.spec.get("cluster")
-    clusters = (require(req, res, REQ_CLUSTER, Selector(API_VERSION, "InferenceCluster",
+    clusters = (require(req, res, REQ_CLUSTER, Selector(API_VERSION, INFERENCE_CLUSTER,
                                                        match_name=str(cluster_name)))
                 if isinstance(cluster_name, str) and cluster_name else None)
     cache_ref = req.spec.get("modelCacheRef")
     cache_name = cache_ref.get("name") if isinstance(cache_ref, dict) else None
-    caches = (require(req, res, REQ_CACHE, Selector(API_VERSION, "ModelCache",
+    caches = (require(req, res, REQ_CACHE, Selector(API_VERSION, MODEL_CACHE,
                                                    match_name=str(cache_name),
                                                    namespace=req.namespace))
               if isinstance(cache_name, str) and cache_name else None)
@@ -87,7 +102,7 @@ def compose(req: StepRequest) -> StepResult:
         return _hold(req, res, "ProviderConfigUnresolved",
                      f"InferenceCluster {replica.cluster!r} has no "
                      "status.providerConfigRef.kubernetes yet")
-    pc = objects.ProviderConfigRef(kind=str(pc_raw.get("kind") or "ClusterProviderConfig"),
+    pc = ProviderConfigRef(kind=str(pc_raw.get("kind") or PROVIDER_CONFIG_KIND),
                                    name=str(pc_raw["name"]))
     unknown = _unknown_pools(replica, cstatus)
     if unknown:
@@ -143,29 +158,32 @@ def compose(req: StepRequest) -> StepResult:
     return res
 
 
-def build(replica: Replica, pc: objects.ProviderConfigRef,
+def build(replica: Replica, pc: ProviderConfigRef,
           cached_repo: str | None) -> dict[str, Desired]:
     """Every Object of the replica, keyed by composition resource name."""
     ns = replica.namespace
     base = naming.replica_labels(replica.deployment, replica.name)
-    obj_labels = {**base, naming.CLUSTER_LABEL: naming.label_value(replica.cluster)}
+    obj_labels = {**base, CLUSTER_LABEL: naming.label_value(replica.cluster)}
     desired: dict[str, Desired] = {}
 
-    def put(res_name: str, what: tuple[str, ...], manifest: dict[str, Any], **kw: Any) -> None:
+    def put(res_name: str, what: tuple[str, ...], manifest: dict[str, Any],
+            ready_query: str | None = None) -> None:
         name = naming.object_name(replica.name, *what)
-        desired[res_name] = Desired(objects.wrap(name, ns, obj_labels, pc, manifest, **kw))
+        readiness = cel_readiness(ready_query) if ready_query else None
+        desired[res_name] = Desired(remote_object(name, ns, obj_labels, pc, manifest,
+                                                  readiness=readiness))
 
     # The remote namespace convention shared with ModelCache (docs/caching.md): the manifest is
     # just the Namespace, identical for every composite ensuring it, and never deleted.
-    desired[RES_NAMESPACE] = Desired(objects.wrap(
-        modelcache.namespace_object_name("ModelReplica", replica.name, replica.cluster), ns,
+    desired[RES_NAMESPACE] = Desired(remote_object(
+        modelcache.namespace_object_name(MODEL_REPLICA, replica.name, replica.cluster), ns,
         obj_labels, pc, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-        management_policies=list(modelcache.NAMESPACE_POLICIES)))
+        management_policies=SHARED_POLICIES))
 
     pd = replica.mode == "PrefillDecode"
     pool_name = naming.inference_pool(replica.name) if pd else None
     for engine in replica.engines:
-        labels = {**base, naming.ENGINE_LABEL: engine.name}
+        labels = {**base, ENGINE_LABEL: engine.name}
         templates: dict[str, dict[str, Any]] = {}
         for member in engine.members:
             rct_name = naming.claim_template(replica.name, engine.name, member.role)
@@ -191,8 +209,8 @@ def build(replica: Replica, pc: objects.ProviderConfigRef,
     serving = next(m for m in first.members if m.serves)
     port = pods.member_port(serving)
     svc_name = naming.service(replica.name)
-    svc_selector = {naming.REPLICA_LABEL: naming.label_value(replica.name),
-                    naming.SERVING_LABEL: "true"}
+    svc_selector = {REPLICA_LABEL: naming.label_value(replica.name),
+                    SERVING_LABEL: "true"}
     if pd:
         # Direct access without the picker goes to decode pods, which serve whole requests.
         svc_selector["llm-d.ai/role"] = "decode"
@@ -200,7 +218,7 @@ def build(replica: Replica, pc: objects.ProviderConfigRef,
     backend = exposure.service_backend(svc_name, port)
     if pd and pool_name is not None:
         put(RES_POOL, ("inferencepool",), exposure.inference_pool(
-            pool_name, ns, base, {naming.INFERENCE_POOL_LABEL: pool_name}, port,
+            pool_name, ns, base, {INFERENCE_POOL_LABEL: pool_name}, port,
             naming.endpoint_picker(replica.name)))
         backend = exposure.pool_backend(pool_name)
     put(RES_ROUTE, ("route",), exposure.http_route(
@@ -255,7 +273,7 @@ def _describe(req: StepRequest, res_name: str, desired: Desired | None) -> str |
     what = f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')}"
     if obs is None:
         return f"{what} is not created yet"
-    remote = objects.remote_manifest(obs)
+    remote = observed_manifest(obs)
     rstatus = remote.get("status") or {}
     avail = next((c for c in rstatus.get("conditions") or []
                   if isinstance(c, dict) and c.get("type") == "Available"), None)
@@ -275,10 +293,10 @@ def _unschedulable(req: StepRequest, res_name: str) -> str | None:
     A workload whose pods stay Pending for lack of devices reports Available=False with reason
     ``Unschedulable`` and a message with the numbers (see docs/render.md, *DRA admission*).
     """
-    remote = objects.remote_manifest(req.observed.get(res_name))
+    remote = observed_manifest(req.observed.get(res_name))
     for c in (remote.get("status") or {}).get("conditions") or []:
         if (isinstance(c, dict) and c.get("type") == "Available" and c.get("status") != "True"
-                and c.get("reason") == UNSCHEDULABLE):
+                and c.get("reason") == UNSCHEDULABLE_REASON):
             what = f"{remote.get('kind')} {(remote.get('metadata') or {}).get('name')}"
             return f"{what}: {c.get('message') or 'pods cannot be scheduled'}"
     return None
@@ -298,7 +316,7 @@ def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: 
     if refused:
         # The cluster cannot admit the pods (DRA could not allocate their devices): the
         # ModelDeployment re-places this replica (docs/placement.md).
-        res.condition("WorkloadsReady", "False", UNSCHEDULABLE, "; ".join(refused))
+        res.condition("WorkloadsReady", "False", UNSCHEDULABLE_REASON, "; ".join(refused))
     elif bad:
         res.condition("WorkloadsReady", "False", "Unavailable", "; ".join(bad))
     else:

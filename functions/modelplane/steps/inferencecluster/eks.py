@@ -14,9 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane import stack
+from modelplane.contract.metadata import CLUSTER_LABEL
 from modelplane.step import Resource
-from modelplane.steps.cluster.common import (
+from modelplane.steps.inferencecluster import charts
+from modelplane.steps.inferencecluster.common import (
     DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
@@ -73,7 +74,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     if isinstance(cidrs, str):
         out.problems.append(cidrs)
         return out
-    tags = {"modelplane.ai/cluster": ctx.name}
+    tags = {CLUSTER_LABEL: ctx.name}
     n = {k: ctx.res_name(k) for k in ("vpc", "igw", "rt", "cluster", "cluster-role",
                                       "node-role", "efs", "efs-sg")}
 
@@ -176,7 +177,7 @@ def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets:
     if shape.get("diskSizeGb"):
         body["diskSize"] = int(shape["diskSizeGb"])
     if pool.has_nvidia_gpu:
-        body["taint"] = [{"key": stack.GPU_TAINT_KEY, "value": stack.GPU_TAINT_VALUE,
+        body["taint"] = [{"key": charts.GPU_TAINT_KEY, "value": charts.GPU_TAINT_VALUE,
                           "effect": "NO_SCHEDULE"}]
     return managed(ctx, EKS, "NodeGroup", ctx.res_name("pool", pool.name), body)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelplane.steps.replica.spec import Member
+from modelplane.steps.modelreplica.spec import Member
 
 DRA_API_VERSION = "resource.k8s.io/v1"
 

@@ -1,0 +1,83 @@
+"""The compact capacity ledger: ``InferenceCluster.status.pools[].allocated``.
+
+Each InferenceCluster publishes, per pool, the pods its ModelReplicas claim grouped by owning
+deployment (a few entries per cluster); placement reads the whole fleet's ledger from the
+clusters alone instead of every ModelReplica in full. The writer (:func:`allocation_summary`,
+used by the InferenceCluster step) and the reader (:func:`summary_usages`, used by `place`)
+live together so the format has one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from modelplane.common.fields import mapping as _d
+from modelplane.common.fields import sequence as _l
+from modelplane.placement.inputs import usage_from
+from modelplane.placement.model import PodGroup, Usage, Vector
+
+
+def _count(v: Any, default: int) -> int:
+    try:
+        return max(int(v), 0)
+    except (TypeError, ValueError):
+        return max(default, 0)
+
+
+def owner_key(namespace: str, deployment: str) -> str:
+    """How an ``allocated`` entry names its deployment: ``namespace/name``."""
+    return f"{namespace}/{deployment}"
+
+
+def allocation_summary(replicas: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per pool, the pods a cluster's ModelReplicas claim, grouped by owning deployment."""
+    groups: dict[tuple[str, str, Vector], int] = {}
+    for obj in replicas:
+        meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
+        owner = owner_key(str(meta.get("namespace") or ""), str(spec.get("deployment") or ""))
+        for group in usage_from(obj).pods:
+            if group.demand:
+                key = (group.pool, owner, group.demand)
+                groups[key] = groups.get(key, 0) + group.pods
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (pool, owner, demand), pods in sorted(groups.items()):
+        out.setdefault(pool, []).append({
+            "owner": owner, "pods": pods,
+            "devices": [{"name": n, "count": c} for n, c in demand]})
+    return out
+
+
+def summary_usages(clusters: Iterable[Mapping[str, Any]], skip_owner: str,
+                   relevant: Callable[[str], bool] | None = None) -> list[Usage] | None:
+    """The ledger from published ``status.pools[].allocated``; None unless it is complete.
+
+    Complete means: every pool of every *relevant* cluster (one that could take a new replica;
+    all clusters when ``relevant`` is None) publishes ``allocated``. Other clusters are left
+    out: no replica is placed there, so their allocations do not matter to this decision.
+
+    Entries of ``skip_owner`` (see :func:`owner_key`) are left out too: the deployment's own
+    replicas are in the summary as well, and the caller adds them from its observed state,
+    which is fresher. Counting both would count each own replica twice.
+    """
+    out: list[Usage] = []
+    for obj in clusters:
+        name = str(_d(obj.get("metadata")).get("name", ""))
+        if relevant is not None and not relevant(name):
+            continue
+        pools = [p for p in _l(_d(obj.get("status")).get("pools")) if isinstance(p, dict)]
+        if not pools and _l(_d(obj.get("spec")).get("nodePools")):
+            return None
+        for p in pools:
+            allocated = p.get("allocated")
+            if not isinstance(allocated, list):
+                return None
+            pool = str(p.get("name", ""))
+            for i, a in enumerate(allocated):
+                if not isinstance(a, dict) or a.get("owner") == skip_owner:
+                    continue
+                demand = tuple(sorted((str(d.get("name")), _count(d.get("count"), 1))
+                                      for d in _l(a.get("devices")) if isinstance(d, dict)))
+                out.append(Usage(str(a.get("owner", "")), f"{name}/{pool}#{i}", name,
+                                 (PodGroup(pool, demand, _count(a.get("pods"), 0)),)))
+    return out

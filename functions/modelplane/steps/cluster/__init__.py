@@ -1,1 +1,0 @@
-"""Per-source InferenceCluster composers (gke, eks, aks, existing) and the serving stack."""
