@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint unit bench package docs clean
+.PHONY: setup demo test lint unit bench package docs clean cel-oracle
 
 setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
@@ -37,6 +37,22 @@ package: setup  ## assemble and check the xpkg directories offline
 
 docs: setup  ## regenerate the API reference from the XRDs
 	$(BIN)/python -m modelplane.validate.apidocs > docs/api-reference.md
+
+# Kubernetes' own DRA CEL (k8s.io/dynamic-resource-allocation v0.35.4) as an oracle for
+# modelplane.cel. The binary lives outside the repo in a cache keyed by the pinned version and a
+# checksum of the wrapper's sources, so it is built once per change (docs/cel.md, "Oracle").
+MODELPLANE_E2E_CACHE := $(or $(MODELPLANE_E2E_CACHE),/var/cache/modelplane-e2e)
+CEL_ORACLE_SRC := e2e/cel-oracle
+CEL_ORACLE_VERSION := v0.35.4-$(shell cat $(CEL_ORACLE_SRC)/go.mod $(CEL_ORACLE_SRC)/go.sum $(CEL_ORACLE_SRC)/main.go | cksum | cut -d' ' -f1)
+CEL_ORACLE := $(MODELPLANE_E2E_CACHE)/cel-oracle-$(CEL_ORACLE_VERSION)/cel-oracle
+
+cel-oracle: setup $(CEL_ORACLE)  ## build the Kubernetes CEL oracle (cached) and run the differential
+	$(BIN)/python e2e/cel_differential.py --oracle $(CEL_ORACLE)
+
+$(CEL_ORACLE):
+	mkdir -p $(dir $@)
+	cd $(CEL_ORACLE_SRC) && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
+		go build -trimpath -o $@.tmp . && mv $@.tmp $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
