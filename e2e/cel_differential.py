@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import yaml
 from modelplane.cel import evaluate
 from modelplane.cel.cli import to_json
+from modelplane.cel.engine import CompileError, compile_expr
 from modelplane.cel.quantity import Quantity, QuantityError, parse_quantity
 from modelplane.cel.runtime import UInt
 from modelplane.cel.semver import Semver
@@ -723,6 +724,38 @@ def _upstream_ok(case: Case, theirs: Answer) -> bool | None:
     return theirs.cls == "match" and theirs.result is up["expect"]
 
 
+def estimate_comparison(cases: list[Case], theirs: list[Answer]) -> Counter[str]:
+    """How our worst-case estimate compares with Kubernetes' where both compiled the selector.
+
+    The class (over or under the 1,000,000 limit) is already compared above; this shows how
+    close the numbers are, and prints the largest under-estimates (the dangerous direction).
+    """
+    out: Counter[str] = Counter()
+    under: list[tuple[float, str, float, int]] = []
+    seen: set[str] = set()
+    for case, b in zip(cases, theirs, strict=True):
+        if case.mode == "value" or case.expr in seen or not b.cost or b.cost[0] is None:
+            continue
+        seen.add(case.expr)
+        try:
+            mine = compile_expr(case.expr).estimated_cost
+        except CompileError:
+            continue
+        k8s = int(b.cost[0])
+        if k8s >= 2**63 and mine == float("inf"):
+            out["both unbounded"] += 1
+        elif mine == k8s:
+            out["equal"] += 1
+        elif mine > k8s:
+            out["ours higher"] += 1
+        else:
+            out["ours lower"] += 1
+            under.append((k8s / max(mine, 1), case.expr, mine, k8s))
+    for ratio, expr, mine, k8s in sorted(under, reverse=True)[:5]:
+        print(f"UNDER-ESTIMATE x{ratio:.2f}  ours {mine:g}, kubernetes {k8s}: {expr[:160]}")
+    return out
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--oracle", type=Path, required=True, help="the built cel-oracle binary")
@@ -800,6 +833,8 @@ def main(argv: Iterable[str] | None = None) -> int:
           f"{oracle_vs_table['ok']} ok, {oracle_vs_table['not ok']} not ok")
     print("outcome classes (Kubernetes): " +
           ", ".join(f"{k} {v}" for k, v in sorted(classes.items())))
+    print("estimated cost vs Kubernetes' (compiled selectors): " +
+          ", ".join(f"{k} {v}" for k, v in sorted(estimate_comparison(cases, theirs).items())))
     print(f"time: oracle {t_oracle:.1f}s, ours {t_ours:.1f}s")
     stale = [k.ident for k in known if k.uses == 0]
     if stale:

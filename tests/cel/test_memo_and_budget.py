@@ -44,20 +44,21 @@ def test_nested_generated_ranges_are_rejected_before_evaluation() -> None:
 
 
 def test_runtime_meter_cuts_off_what_the_estimate_would_have_refused() -> None:
-    out = evaluate(NESTED, None, enforce_estimate=False)
+    out = evaluate(NESTED, None, enforce_estimate=False, time_limit=3600)
     assert out.error == "operation cancelled: actual cost limit exceeded"
 
 
 def test_runtime_meter_charges_generated_lists_before_building_them() -> None:
     expr = 'lists.range(int("1000000000")).size() > 0'
     assert "cost limit exceeded" in (check(expr) or "")
-    out = evaluate(expr, None, enforce_estimate=False)
+    out = evaluate(expr, None, enforce_estimate=False, time_limit=3600)
     assert out.error == "operation cancelled: actual cost limit exceeded"
 
 
 def test_small_budget_is_enforced_deterministically() -> None:
     expr = "lists.range(50).all(x, x >= 0)"
     assert evaluate(expr, None).value is True
-    costs = {evaluate(expr, None, cost_limit=60, enforce_estimate=False).error
+    costs = {evaluate(expr, None, cost_limit=60, enforce_estimate=False,
+                          time_limit=3600).error
              for _ in range(3)}
     assert costs == {"operation cancelled: actual cost limit exceeded"}

@@ -22,17 +22,19 @@ from typing import Any, Final
 
 from .device import DeviceError, device_key, to_device
 from .engine import CompileError, Program, compile_expr, fmt_type
-from .runtime import COST_LIMIT, CELError, CostExceeded, DeviceValue, Meter
+from .runtime import COST_LIMIT, TIME_LIMIT, CELError, CostExceeded, DeviceValue, Meter
 
 __all__ = [
     "COST_LIMIT",
     "MAX_EXPRESSION_BYTES",
+    "TIME_LIMIT",
     "Match",
     "Outcome",
     "check",
     "evaluate",
     "match",
     "reset_stats",
+    "selector_problems",
     "stats",
 ]
 
@@ -130,10 +132,41 @@ def check(expr: str) -> str | None:
     return _over_budget(compiled.program, COST_LIMIT)
 
 
+def selector_problems(doc: Any, path: str = "") -> list[tuple[str, str]]:
+    """``(field path, problem)`` for every device selector in ``doc`` that the API server would
+    refuse: too long, not compiling, or a worst-case cost above the 1,000,000 limit.
+
+    Selectors are the ``cel`` strings of ``selectors`` lists (ModelDeployment and ModelReplica
+    device requests); paths read like ``spec.engines[0].devices[0].selectors[1].cel``.
+    """
+    out: list[tuple[str, str]] = []
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            here = f"{path}.{key}" if path else str(key)
+            if key == "selectors" and isinstance(value, list):
+                for i, sel in enumerate(value):
+                    expr = sel.get("cel") if isinstance(sel, Mapping) else None
+                    if isinstance(expr, str):
+                        problem = check(expr)
+                        if problem is not None:
+                            out.append((f"{here}[{i}].cel", problem))
+            else:
+                out.extend(selector_problems(value, here))
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            out.extend(selector_problems(item, f"{path}[{i}]"))
+    return out
+
+
 def evaluate(expr: str, device: Mapping[str, Any] | DeviceValue | None = None, *,
              require_bool: bool = True, allow_multiple_allocations: bool = True,
-             cost_limit: int = COST_LIMIT, enforce_estimate: bool = True) -> Outcome:
-    """Evaluate without the memo (CLI, tests). ``device`` None means an empty device."""
+             cost_limit: int = COST_LIMIT, enforce_estimate: bool = True,
+             time_limit: float | None = None) -> Outcome:
+    """Evaluate without the memo (CLI, tests). ``device`` None means an empty device.
+
+    ``time_limit`` is the wall-clock budget in seconds (default ``TIME_LIMIT``); past it, as past
+    ``cost_limit`` units, the evaluation stops with an ``operation cancelled`` error.
+    """
     compiled = _compile(expr, allow_multiple_allocations=allow_multiple_allocations,
                         require_bool=require_bool)
     if compiled.error is not None:
@@ -150,7 +183,7 @@ def evaluate(expr: str, device: Mapping[str, Any] | DeviceValue | None = None, *
         return Outcome(error=f"invalid device: {exc}", phase="device")
     _stats["evaluations"] += 1
     try:
-        value = program.evaluate(dev, Meter(cost_limit))
+        value = program.evaluate(dev, Meter(cost_limit, time_limit))
     except CELError as exc:
         return Outcome(error=str(exc), phase="evaluation")
     except CostExceeded as exc:

@@ -24,6 +24,19 @@ from celpy.celparser import CELParseError, CELParser
 from celpy.evaluation import celbytes, celstr
 
 from . import functions as F
+from .cost import (
+    LIST_CREATE,
+    SCALAR,
+    STRING_TRAVERSAL,
+    UNKNOWN,
+    Arg,
+    Shape,
+    estimate_call,
+    factor,
+    mul,
+    sort_estimate,
+)
+from .cost import RUNTIME as RUNTIME_COST
 from .quantity import Quantity
 from .runtime import (
     INT64_MAX,
@@ -65,23 +78,6 @@ class CompileError(Exception):
     """The expression does not compile; the message reads like cel-go's."""
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """Upper bounds used by the cost estimate: a size plus element (or key) and value shapes."""
-
-    size: float
-    elem: Shape | None = None
-    val: Shape | None = None
-
-    def e(self) -> Shape:
-        return self.elem if self.elem is not None else UNKNOWN
-
-    def v(self) -> Shape:
-        return self.val if self.val is not None else UNKNOWN
-
-
-UNKNOWN: Final = Shape(INF)
-SCALAR: Final = Shape(1)
 _ATTR_VALUE = Shape(VALUE_MAX)
 _ID_MAP_ATTR = Shape(PER_DEVICE_MAX, Shape(ID_MAX), _ATTR_VALUE)
 _ID_MAP_CAP = Shape(PER_DEVICE_MAX, Shape(ID_MAX), SCALAR)
@@ -375,8 +371,7 @@ class _Compiler:
                 m.cost += 1 + _cmp_cost(x, y)
                 return cel_eq(x, y) is want
 
-            sizes = min(left.shape.size, right.shape.size)
-            return Built(F.BOOL, cost + 1 + _est_cmp_cost(lt, sizes), SCALAR, eq_fn)
+            return Built(F.BOOL, cost + _est_eq_cost(left, right), SCALAR, eq_fn)
         if op in ("lt", "le", "gt", "ge"):
             if _is_concrete(lt) and _is_concrete(rt) and not _ord_compatible(lt, rt):
                 raise mismatch()
@@ -389,8 +384,7 @@ class _Compiler:
                 c = cel_cmp(x, y, name)
                 return c != 2 and test(c)
 
-            sizes = min(left.shape.size, right.shape.size)
-            return Built(F.BOOL, cost + 1 + _est_cmp_cost(lt, sizes), SCALAR, cmp_fn)
+            return Built(F.BOOL, cost + _est_order_cost(left, right), SCALAR, cmp_fn)
         if op == "in":
             if isinstance(rt, tuple) and rt[0] in ("list", "map"):
                 if _is_concrete(lt) and _is_concrete(rt[1]) and not _eq_compatible(lt, rt[1]):
@@ -414,10 +408,12 @@ class _Compiler:
                         raise no_overload("@in", x, c) from None
                 raise no_overload("@in", x, c)
 
-            per = right.shape.size if isinstance(rt, tuple) and rt[0] == "list" else 1
+            # Membership in a list is priced per element (cel-go), in a map at 1.
             if rt == F.DYN:
-                per = right.shape.size
-            return Built(F.BOOL, cost + 1 + per, SCALAR, in_fn)
+                per = max(right.shape.size, 1.0)
+            else:
+                per = right.shape.size if rt[0] == "list" else 1.0
+            return Built(F.BOOL, cost + per, SCALAR, in_fn)
         # arithmetic
         typ = _arith_type(op, lt, rt)
         if typ is None:
@@ -429,12 +425,16 @@ class _Compiler:
             y = rf(a, m)
             return arith(x, y, m)
 
-        shape = SCALAR
+        # Numbers cost 1; concatenation keeps track of the result's size, a string traversal for
+        # strings, 1 for lists (cel-go). A dyn result (arithmetic on attribute values) has no
+        # known size.
+        shape = SCALAR if typ != F.DYN else UNKNOWN
         extra = 1.0
-        if (op == "add" and typ in (F.STRING, F.BYTES)) or isinstance(typ, tuple):
+        if (op == "add" and typ in (F.STRING, F.BYTES, F.DYN)) or isinstance(typ, tuple):
             shape = Shape(left.shape.size + right.shape.size,
                           _join_shape(left.shape.elem, right.shape.elem))
-            extra = 1 + (str_cost_f(shape.size) if not isinstance(typ, tuple) else shape.size)
+            extra = 1.0 if isinstance(typ, tuple) else max(1.0, factor(shape.size,
+                                                                        STRING_TRAVERSAL))
         return Built(typ, cost + extra, shape, arith_fn)
 
     # -- selection & indexing --------------------------------------------------------------------
@@ -476,7 +476,9 @@ class _Compiler:
         def sel_fn(a: Act, m: Meter) -> Any:
             return select_value(tf(a, m), field, m)
 
-        return Built(typ, target.cost + 1, target.shape.v(), sel_fn)
+        # Selecting from a map costs 1; from a dyn value nothing (cel-go).
+        return Built(typ, target.cost + (0 if tt == F.DYN else 1),
+                     target.shape.v(), sel_fn)
 
     def index(self, target: Built, key: Built, where: Any) -> Built:
         tt, kt = target.type, key.type
@@ -616,24 +618,22 @@ class _Compiler:
                         F.compile_regex(pattern)
                     except CELError as exc:
                         raise self.err(str(exc), tok) from None
-        sizes = [b.shape.size for b in all_args]
-        cost = sum(b.cost for b in all_args) + func.cost(sizes)
-        if name == "lists.range":
-            shape = self._range_shape(args[0])
-            cost += shape.size
-        elif func.size is not None:
-            shape = Shape(func.size(sizes), all_args[0].shape.elem if all_args else None,
-                          all_args[0].shape.val if all_args else None)
-        elif isinstance(typ, tuple) or typ in (F.STRING, F.BYTES, F.DYN):
-            shape = UNKNOWN
+        est_args = [Arg(b.shape, b.type, b.fn({}, Meter()), True) if b.const
+                    else Arg(b.shape, b.type) for b in all_args]
+        call_cost, est_shape = estimate_call(name, est_args)
+        cost = sum(b.cost for b in all_args) + call_cost
+        if name == "dyn":
+            shape = all_args[0].shape
+        elif est_shape is not None:
+            shape = est_shape
         else:
-            shape = SCALAR
+            shape = _shape_of_type(typ)
         impl = func.impl
         fns = [b.fn for b in all_args]
-        cost_fn = func.cost
-        const_cost = func.cost is F._one
+        rt_cost = RUNTIME_COST.get(name)
+        metered = func.metered
 
-        if const_cost and len(fns) == 1:
+        if rt_cost is None and not metered and len(fns) == 1:
             f0 = fns[0]
 
             def call1(a: Act, m: Meter) -> Any:
@@ -645,22 +645,12 @@ class _Compiler:
 
         def call_fn(a: Act, m: Meter) -> Any:
             vals = [f(a, m) for f in fns]
-            if const_cost:
-                m.cost += 1
-            else:
-                m.charge(int(cost_fn([_size(v) for v in vals])))
-            if name == "lists.range" and type(vals[0]) is int:
-                m.charge(max(0, vals[0]))
+            m.charge(1 if rt_cost is None else rt_cost(vals))
+            if metered:
+                return impl(m, *vals)
             return impl(*vals)
 
         return Built(typ, cost, shape, call_fn)
-
-    def _range_shape(self, arg: Built) -> Shape:
-        if arg.const:
-            n = arg.fn({}, Meter())
-            if type(n) is int:
-                return Shape(max(0, n), SCALAR)
-        return Shape(INF, SCALAR)
 
     def has(self, arg_tree: Any, tok: Any) -> Built:
         inner = arg_tree
@@ -691,7 +681,8 @@ class _Compiler:
                 return bool(got)
             raise no_overload("has", v)
 
-        return Built(F.BOOL, target.cost + 1, SCALAR, has_fn)
+        # A presence test costs its operand only (Kubernetes' estimator).
+        return Built(F.BOOL, target.cost, SCALAR, has_fn)
 
     def bind(self, var: str, init_tree: Any, body_tree: Any) -> Built:
         init = self.build(init_tree)
@@ -718,7 +709,8 @@ class _Compiler:
                 else:
                     a[var] = old
 
-        return Built(body.type, init.cost + body.cost, body.shape, bind_fn)
+        # cel-go prices a bind as its expansion: an empty range list, the init and the body.
+        return Built(body.type, LIST_CREATE + init.cost + body.cost, body.shape, bind_fn)
 
     def comprehension(self, name: str, target_tree: Any, arg_trees: list[Any],
                       tok: Any) -> Built:
@@ -755,6 +747,11 @@ class _Compiler:
 
 
 _MISSING: Final = object()
+# (fixed, per-element) cost of each macro's expansion besides its bodies, as cel-go estimates it.
+_MACRO_COST: Final[dict[str, tuple[float, float]]] = {
+    "all": (1, 3), "exists": (1, 4), "exists_one": (2, 2), "existsOne": (2, 2),
+    "map": (11, 12), "transformList": (11, 12), "filter": (11, 13), "sortBy": (11, 12),
+    "transformMap": (31, 3)}
 _WRAPPERS: Final = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition",
                               "multiplication", "unary", "member", "primary"})
 _DEVICE_FIELDS: Final = {"driver": "driver", "attributes": "attributes", "capacity": "capacity",
@@ -845,14 +842,9 @@ def index_value(c: Any, k: Any) -> Any:
     raise no_overload("_[_]", c, k)
 
 
-def _size(v: Any) -> int:
-    if isinstance(v, (str, bytes, list, dict)):
-        return len(v)
-    return 1
-
-
-def str_cost_f(n: float) -> float:
-    return INF if n == INF else math.ceil(n / 10)
+def _shape_of_type(t: Type) -> Shape:
+    """Without a library estimate, only scalars have a known size (cel-go's isScalar)."""
+    return SCALAR if t in (F.BOOL, F.INT, F.UINT, F.DOUBLE, F.NULL) else UNKNOWN
 
 
 def _eq_compatible(a: Type, b: Type) -> bool:
@@ -875,12 +867,19 @@ def _ord_compatible(a: Type, b: Type) -> bool:
     return a == b and a in (F.STRING, F.BYTES, F.BOOL)
 
 
-def _est_cmp_cost(t: Type, size: float) -> float:
-    if t in (F.STRING, F.BYTES):
-        return str_cost_f(size)
-    if isinstance(t, tuple) or t == F.DYN:
-        return size if t != F.DYN else 0
-    return 0
+def _est_eq_cost(left: Built, right: Built) -> float:
+    """``==``/``!=``: 0.1 per character of the smaller operand; Quantity and Semver at 1."""
+    if left.type == right.type and left.type in (F.QUANTITY, F.SEMVER):
+        return 1.0
+    return factor(min(left.shape.size, right.shape.size), STRING_TRAVERSAL)
+
+
+def _est_order_cost(left: Built, right: Built) -> float:
+    """``<``-family: strings and bytes like ``==``, everything else 1."""
+    textual = (F.STRING, F.BYTES, F.DYN)
+    if left.type in textual and right.type in textual:
+        return max(1.0, factor(min(left.shape.size, right.shape.size), STRING_TRAVERSAL))
+    return 1.0
 
 
 def _cmp_cost(x: Any, y: Any) -> int:
@@ -888,7 +887,7 @@ def _cmp_cost(x: Any, y: Any) -> int:
     if tx is str or tx is bytes:
         return str_cost(min(len(x), len(y) if isinstance(y, (str, bytes)) else len(x)))
     if tx is list or tx is dict:
-        return min(len(x), _size(y))
+        return min(len(x), len(y) if isinstance(y, (str, bytes, list, dict)) else 1)
     return 0
 
 
@@ -994,7 +993,10 @@ def _make_comprehension(comp: _Compiler, name: str, rng: Built, vars_: list[str]
     rf = rng.fn
     n = rng.shape.size
     body_cost = sum(b.cost for b in bodies)
-    est = rng.cost + n * (body_cost + 1)
+    # cel-go prices the macro's expansion: accumulator init and result once, loop condition and
+    # step per element (e.g. all: `@not_strictly_false(@r)` 2 + `@r && p` 1 + p).
+    fixed, per = _MACRO_COST[name]
+    est = rng.cost + fixed + mul(n, per + body_cost)
     bfs = [b.fn for b in bodies]
     two = len(vars_) == 2
     v1 = vars_[0]
@@ -1150,8 +1152,9 @@ def _make_comprehension(comp: _Compiler, name: str, rng: Built, vars_: list[str]
         keyed.sort(key=functools.cmp_to_key(by_key))
         return [v for _, v in keyed]
 
-    return Built(rng.type, est + n * max(1.0, math.log2(n) if n not in (0, INF) else 1),
-                 rng.shape, lambda a, m: run(a, m, sort_step))
+    keys_t = bodies[0].type
+    sort_cost, _ = sort_estimate(rng.shape, keys_t)
+    return Built(rng.type, est + sort_cost, rng.shape, lambda a, m: run(a, m, sort_step))
 
 
 def compile_expr(expr: str, *, allow_multiple_allocations: bool = True) -> Program:

@@ -23,6 +23,7 @@ from .runtime import (
     INT64_MIN,
     UINT64_MAX,
     CELError,
+    Meter,
     UInt,
     cel_cmp,
     cel_eq,
@@ -104,6 +105,7 @@ class Func:
     cost: CostFn = _one
     size: SizeFn | None = None  # static size bound of the result; None = scalar / unknown
     regex_arg: int | None = None  # index of a regex argument validated when it is a literal
+    metered: bool = False  # impl takes the Meter first: it works per element and must be stoppable
 
 
 # -- regex -------------------------------------------------------------------------------------
@@ -138,12 +140,20 @@ def _find(s: Any, p: Any) -> str:
     return "" if m is None else str(m.group(0))
 
 
-def _find_all(s: Any, p: Any, n: Any = -1) -> list[str]:
+def _find_all(meter: Meter, s: Any, p: Any, n: Any = -1) -> list[str]:
     _need("findAll", (s, p, n), str, str, int)
     if n == 0:
         return []
-    out = [str(m.group(0)) for m in compile_regex(p).finditer(s)]
-    return out if n < 0 else out[:n]
+    # Each match costs this binding microseconds, far more than Kubernetes' per-character price
+    # suggests: check the evaluation's deadline as the matches are collected.
+    out: list[str] = []
+    for i, m in enumerate(compile_regex(p).finditer(s)):
+        if i & 1023 == 1023:
+            meter.check_time()
+        out.append(str(m.group(0)))
+        if len(out) == n:
+            break
+    return out
 
 
 # -- standard ----------------------------------------------------------------------------------
@@ -681,7 +691,7 @@ MEMBERS: Final[dict[str, Func]] = {
     "matches": Func((((STRING, STRING), BOOL),), _matches, _regex, regex_arg=1),
     "find": Func((((STRING, STRING), STRING),), _find, _regex, _same_size, regex_arg=1),
     "findAll": Func((((STRING, STRING), LIST_STR), ((STRING, STRING, INT), LIST_STR)), _find_all,
-                    _regex, lambda s: s[0] + 1, regex_arg=1),
+                    _regex, lambda s: s[0] + 1, regex_arg=1, metered=True),
     "charAt": Func((((STRING, INT), STRING),), _char_at, _str_recv, _scalar),
     "indexOf": Func((((STRING, STRING), INT), ((STRING, STRING, INT), INT),
                      ((LIST_DYN, DYN), INT)), _list_index_of, _str_all),

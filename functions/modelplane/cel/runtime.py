@@ -9,6 +9,8 @@ instead of ``==`` / ``type()``.
 from __future__ import annotations
 
 import math
+import os
+import time
 from typing import Any, Final
 
 from .quantity import Quantity
@@ -22,6 +24,19 @@ UINT64_MAX: Final = 2**64 - 1
 COST_LIMIT: Final = 1_000_000
 
 
+def _time_limit() -> float:
+    raw = os.environ.get("MODELPLANE_CEL_TIME_LIMIT", "")
+    try:
+        value = float(raw) if raw else 0.5
+    except ValueError:
+        value = 0.5
+    return value if value > 0 else 0.5
+
+
+# Wall-clock budget of one evaluation in seconds (MODELPLANE_CEL_TIME_LIMIT overrides it).
+TIME_LIMIT: Final = _time_limit()
+
+
 class CELError(Exception):
     """A CEL evaluation error (absorbed by ``&&``/``||``/``all``/``exists`` as in cel-go)."""
 
@@ -31,18 +46,33 @@ class CostExceeded(Exception):
 
 
 class Meter:
-    """Deterministic cost accounting for one evaluation (units in the spirit of cel-go's)."""
+    """Cost accounting for one evaluation: Kubernetes' cost units plus a wall-clock deadline.
 
-    __slots__ = ("cost", "limit")
+    The units decide almost always, deterministically. The deadline is the backstop for work
+    the units under-price in this implementation (a regex match costs microseconds here, a
+    fraction of a unit in Kubernetes' model): past ``time_limit`` seconds the evaluation stops.
+    It is checked wherever work is charged in a loop (every comprehension step, every charge,
+    every 1,024 regex matches).
+    """
 
-    def __init__(self, limit: int = COST_LIMIT) -> None:
+    __slots__ = ("cost", "deadline", "limit", "time_limit")
+
+    def __init__(self, limit: int = COST_LIMIT, time_limit: float | None = None) -> None:
         self.cost = 0
         self.limit = limit
+        self.time_limit = TIME_LIMIT if time_limit is None else time_limit
+        self.deadline = time.monotonic() + self.time_limit
 
     def charge(self, units: int) -> None:
         self.cost += units
         if self.cost > self.limit:
             raise CostExceeded("operation cancelled: actual cost limit exceeded")
+        self.check_time()
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise CostExceeded(f"operation cancelled: evaluation time limit of "
+                               f"{self.time_limit:g}s exceeded")
 
 
 class UInt(int):

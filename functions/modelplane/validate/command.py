@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from modelplane.cel import selector_problems
 from modelplane.common.fields import mapping, sequence
 from modelplane.contract.api import GROUP, INPUT_API_VERSION
 from modelplane.validate.admission import FieldError, admit, compile_error
@@ -162,7 +163,9 @@ def validate_paths(paths: list[str], registry: Registry | None = None) -> list[P
                 if doc is None or not isinstance(doc, dict):
                     continue
                 if _is_ours(doc):
-                    _, errors = admit(doc, registry)
+                    admitted, errors = admit(doc, registry)
+                    # Device selectors as the API server judges them (length, compile, cost).
+                    errors += [FieldError(p, m) for p, m in selector_problems(admitted)]
                 elif _is_our_xrd(doc):
                     xrds.append((name, index, doc))
                     errors = check_xrd(doc)
