@@ -677,8 +677,9 @@ class _Compiler:
             if isinstance(v, dict):
                 return field in v
             if type(v) is DeviceValue:
-                got = getattr(v, _DEVICE_FIELDS[field])
-                return bool(got)
+                # Kubernetes builds the device as a map with every field set, so a presence
+                # test on one of its fields is always true (even an empty driver or false flag).
+                return True
             raise no_overload("has", v)
 
         # A presence test costs its operand only (Kubernetes' estimator).
@@ -977,6 +978,8 @@ def _arith_num(op: str) -> Callable[[Any, Any, Meter], Any]:
         q = _go_div(int(x), int(y))
         if op == "div":
             return check(q)
+        if tx is int and x == INT64_MIN and y == -1:
+            raise CELError("integer overflow")  # Go's math/overflow check, as cel-go does
         return check(int(x) - int(y) * q)
 
     return fn

@@ -669,6 +669,8 @@ GLOBALS: Final[dict[str, Func]] = {
     "bytes": Func((((BYTES,), BYTES), ((STRING,), BYTES)), _to_bytes, _str_recv, _same_size),
     "dyn": Func((((DYN,), DYN),), _dyn, _one, _same_size),
     "quantity": Func((((STRING,), QUANTITY),), _quantity),
+    # Kubernetes declares sign as a global function of a quantity, not a member.
+    "sign": Func((((QUANTITY,), INT),), _sign),
     "isQuantity": Func((((STRING,), BOOL),), _is_quantity),
     "semver": Func((((STRING,), SEMVER), ((STRING, BOOL), SEMVER)), _semver),
     "isSemver": Func((((STRING,), BOOL), ((STRING, BOOL), BOOL)), _is_semver),
@@ -720,7 +722,6 @@ MEMBERS: Final[dict[str, Func]] = {
                      _same_size),
     "reverse": Func((((LIST_DYN,), _first),), _reverse, _list_recv, _same_size),
     "sort": Func((((LIST_DYN,), _first),), _sort, _nlogn, _same_size),
-    "sign": Func((((QUANTITY,), INT),), _sign),
     "isInteger": Func((((QUANTITY,), BOOL),), _is_integer),
     "asInteger": Func((((QUANTITY,), INT),), _as_integer),
     "asApproximateFloat": Func((((QUANTITY,), DOUBLE),), _as_float),
