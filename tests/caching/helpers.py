@@ -19,8 +19,9 @@ def cache(name: str = "qwen", *, selector: dict[str, Any] | None = None,
           revision: str = "main") -> Resource:
     hf: dict[str, Any] = {"repo": "Qwen/Qwen2.5-0.5B-Instruct", "revision": revision}
     if token:
-        hf["tokenSecretRef"] = {"name": "hf-token", "key": "token"}
-    spec: dict[str, Any] = {"source": {"huggingFace": hf}, "size": "20Gi"}
+        hf["authSecret"] = {"name": "hf-token", "key": "token"}
+    hf["sizeGiB"] = 20
+    spec: dict[str, Any] = {"source": "HuggingFace", "huggingFace": hf}
     if selector is not None:
         spec["clusterSelector"] = selector
     if storage_class:

@@ -134,7 +134,7 @@ def test_the_token_is_patched_in_by_reference_and_read_from_the_remote_secret() 
 
 def test_a_dotted_secret_key_uses_the_bracket_field_path() -> None:
     xr = cache(token=True)
-    xr["spec"]["source"]["huggingFace"]["tokenSecretRef"]["key"] = "hf.token"
+    xr["spec"]["huggingFace"]["authSecret"]["key"] = "hf.token"
     res = run(xr, [cluster("c1")], secrets=[secret(key="hf.token")])
     patch = next(r for r in res.desired["token-c1"].resource["spec"]["references"]
                  if "patchesFrom" in r)
@@ -171,7 +171,7 @@ def test_removing_the_token_secret_after_ready_keeps_the_copy_and_reports_it() -
     assert _statuses(res) == {"c1": "Ready"}
     status, reason, message = condition(res, "Token")
     assert (status, reason) == ("False", "SecretNotFound")
-    assert "hf-token" in message and "tokenSecretRef.name" in message
+    assert "hf-token" in message and "authSecret.name" in message
 
 
 @pytest.mark.parametrize("found", [
@@ -304,11 +304,11 @@ def test_invalid_spec_is_a_condition_and_keeps_everything() -> None:
     xr = cache()
     _, observed = converge(xr, [cluster("c1")])
     bad = cache()
-    del bad["spec"]["size"]
+    del bad["spec"]["huggingFace"]["sizeGiB"]
     res = run(bad, [cluster("c1")], observed=observed)
     assert set(res.desired) == set(observed)
     status, reason, message = condition(res, "Hydrated")
-    assert (status, reason) == ("False", "InvalidSpec") and "spec.size" in message
+    assert (status, reason) == ("False", "InvalidSpec") and "spec.huggingFace.sizeGiB" in message
 
 
 def test_no_matching_clusters_is_reported() -> None:

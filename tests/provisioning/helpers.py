@@ -33,8 +33,7 @@ CLUSTER_BLOCKS: dict[str, dict[str, Any]] = {
     "GKE": {"source": "GKE", "gke": {"project": "my-gcp-project", "region": "us-central1"}},
     "EKS": {"source": "EKS", "eks": {"region": "us-east-1", "vpcCidr": "10.0.0.0/16"}},
     "AKS": {"source": "AKS", "aks": {"location": "westeurope"}},
-    "Existing": {"source": "Existing", "existing": {"kubeconfigSecretRef": {
-        "name": "byo", "namespace": "crossplane-system", "key": "kubeconfig"}}},
+    "Existing": {"source": "Existing", "existing": {"secretRef": {"name": "byo"}}},
 }
 CLASS_FOR = {"GKE": ("gke-l4-1x", GKE_L4), "EKS": ("eks-h100-8x", EKS_H100),
              "AKS": ("aks-a100", AKS_A100), "Existing": ("bare-4x", BARE)}

@@ -72,7 +72,7 @@ def test_existing_cluster_storage_class_comes_from_spec_or_stays_unset() -> None
     res, _ = converge(cluster("Existing"), one_class("Existing"))
     assert "storageClassName" not in res.status
     xr = cluster("Existing")
-    xr["spec"]["cluster"]["existing"]["storageClassName"] = "cephfs"
+    xr["spec"]["cluster"]["existing"]["cache"] = {"storageClassName": "cephfs"}
     res, _ = converge(xr, one_class("Existing"))
     assert res.status["storageClassName"] == "cephfs"
 
@@ -121,8 +121,66 @@ def test_existing_cluster_provisions_no_infrastructure() -> None:
     groups = {d.resource["apiVersion"].split("/")[0] for d in res.desired.values()}
     assert not [g for g in groups if g.endswith("upbound.io")]
     pc = res.desired["provider-config-kubernetes"].resource
+    # v0.1's convention: the kubeconfig Secret lives in modelplane-system, under key kubeconfig.
     assert pc["spec"]["credentials"]["secretRef"] == {
-        "name": "byo", "namespace": "crossplane-system", "key": "kubeconfig"}
+        "name": "byo", "namespace": "modelplane-system", "key": "kubeconfig"}
+    assert "identity" not in pc["spec"]
+
+
+def test_existing_cluster_identity_secret_is_the_identity_of_both_provider_configs() -> None:
+    xr = cluster("Existing")
+    xr["spec"]["cluster"]["existing"]["identitySecretRef"] = {"name": "edge-sa"}
+    res, _ = converge(xr, one_class("Existing"))
+    for rname in ("provider-config-kubernetes", "provider-config-helm"):
+        pc = res.desired[rname].resource
+        assert pc["spec"]["identity"] == {
+            "type": "GoogleApplicationCredentials", "source": "Secret",
+            "secretRef": {"name": "edge-sa", "namespace": "modelplane-system",
+                          "key": "private_key"}}
+        assert problems(pc) == []
+
+
+@pytest.mark.parametrize("source", ["GKE", "EKS", "AKS", "Existing"])
+def test_a_pool_with_node_count_alone_is_fixed_size_and_that_is_its_ceiling(source: str) -> None:
+    cname, _ = CLASS_FOR[source]
+    xr = cluster(source, pools=[{"name": "gpu", "className": cname, "nodeCount": 3}])
+    res, _ = converge(xr, one_class(source))
+    [pool] = res.status["pools"]
+    assert (pool["nodeCeiling"], pool["minNodeCount"]) == (3, 3)
+    if source == "Existing":
+        return
+    body = res.desired["nodepool-gpu"].resource["spec"]["forProvider"]
+    assert problems(res.desired["nodepool-gpu"].resource) == []
+    if source == "GKE":
+        assert body["autoscaling"]["totalMinNodeCount"] == body["autoscaling"][
+            "totalMaxNodeCount"] == 3
+    elif source == "EKS":
+        assert body["scalingConfig"] == {"minSize": 3, "maxSize": 3, "desiredSize": 3}
+    else:
+        assert body["autoScalingEnabled"] is False and body["nodeCount"] == 3
+        assert "minCount" not in body and "maxCount" not in body
+
+
+def test_a_pool_with_max_node_count_autoscales_from_a_clamped_node_count() -> None:
+    cname, _ = CLASS_FOR["EKS"]
+    # nodeCount's API default (1) lies below minNodeCount: the group starts at the minimum.
+    xr = cluster("EKS", pools=[{"name": "gpu", "className": cname, "nodeCount": 1,
+                                "minNodeCount": 2, "maxNodeCount": 6}])
+    res, _ = converge(xr, one_class("EKS"))
+    body = res.desired["nodepool-gpu"].resource["spec"]["forProvider"]
+    assert body["scalingConfig"] == {"minSize": 2, "maxSize": 6, "desiredSize": 2}
+    assert res.status["pools"][0]["nodeCeiling"] == 6
+
+
+@pytest.mark.parametrize(("source", "version"), [("GKE", "1.35"), ("EKS", "1.36")])
+def test_kubernetes_version_applies_to_the_cluster_and_its_pools(source: str,
+                                                                 version: str) -> None:
+    xr = cluster(source)
+    xr["spec"]["cluster"][source.lower()]["kubernetesVersion"] = version
+    res, _ = converge(xr, one_class(source))
+    cluster_body = res.desired["cluster"].resource["spec"]["forProvider"]
+    assert cluster_body["minMasterVersion" if source == "GKE" else "version"] == version
+    assert res.desired["nodepool-gpu"].resource["spec"]["forProvider"]["version"] == version
 
 
 def test_stack_waits_for_the_kubeconfig_then_installs_pinned_charts() -> None:

@@ -73,7 +73,7 @@ def modelcache(name: str = "qwen-weights", namespace: str = "ml-team",
                repo: str = "Qwen/Qwen2.5-0.5B-Instruct") -> dict[str, Any]:
     return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelCache",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"source": {"huggingFace": {"repo": repo}}, "size": "10Gi"}}
+            "spec": {"source": "HuggingFace", "huggingFace": {"repo": repo, "sizeGiB": 10}}}
 
 
 def request(xr: dict[str, Any], clusters: list[dict[str, Any]] | None = None,

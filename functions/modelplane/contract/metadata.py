@@ -15,6 +15,9 @@ DEPLOYMENT_LABEL = "modelplane.ai/deployment"
 CLUSTER_LABEL = "modelplane.ai/cluster"
 #: The node label every provisioned node pool carries and every replica pod selects.
 POOL_LABEL = "modelplane.ai/pool"
+#: The GPU model of an EKS node pool's class (provisioning.eks.accelerator.type) on its nodes,
+#: so workloads and operators can select by GPU kind (GKE sets its own accelerator label).
+ACCELERATOR_LABEL = "modelplane.ai/accelerator"
 #: Cluster labels a composed ModelEndpoint copies: where a replica serves from, for routing
 #: and data-boundary rules of ModelServices.
 REGION_LABEL = "modelplane.ai/region"

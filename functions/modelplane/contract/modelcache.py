@@ -6,6 +6,9 @@ that cluster mounts the same PVC read-only at the same path. Both sides derive t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from modelplane.common.names import dns_label
 
 #: Where the cache volume is mounted in every pod that reads it.
@@ -30,3 +33,11 @@ def namespace_object_name(kind: str, composite: str, cluster: str) -> str:
     (caches and replicas alike) may ensure the same remote Namespace and none removes it.
     """
     return dns_label(kind.lower(), composite, cluster, "namespace")
+
+
+def cached_repo(cache: Mapping[str, Any]) -> str | None:
+    """The Hugging Face repository a ModelCache stages (spec.huggingFace.repo), if it names one."""
+    spec = cache.get("spec")
+    hf = spec.get("huggingFace") if isinstance(spec, Mapping) else None
+    repo = hf.get("repo") if isinstance(hf, Mapping) else None
+    return str(repo) if repo else None

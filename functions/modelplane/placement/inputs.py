@@ -149,7 +149,10 @@ def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]
                 continue
             cname = str(p.get("className", ""))
             cls = classes.get(cname)
-            ceiling = _int(p.get("maxNodeCount", p.get("nodeCount")), 0)
+            # An autoscaling pool's ceiling is maxNodeCount; a fixed-size pool (no maxNodeCount)
+            # is nodeCount nodes, 1 when unset (the API default).
+            ceiling = (_int(p["maxNodeCount"], 0) if p.get("maxNodeCount") is not None
+                       else _int(p.get("nodeCount", 1), 0))
             if cls is None:
                 pools.append(Pool(str(p.get("name", "")), cname, max(ceiling, 0), (),
                                   problem=f"InferenceClass {cname!r} (spec.nodePools"
@@ -201,8 +204,9 @@ def request_from(md: Mapping[str, Any], now: datetime | None = None,
             pods = max(_int(_d(m.get("worker")).get("nodes"), 1), 1) if role == "Worker" else 1
             devs = tuple(
                 DeviceRequest(str(d.get("name", "")), max(_int(d.get("count"), 1), 1),
-                              tuple(str(s.get("cel", "")) for s in _l(d.get("selectors"))
-                                    if isinstance(s, dict)))
+                              # a selector without an expression (v0.1 allows it) adds none
+                              tuple(str(s["cel"]) for s in _l(d.get("selectors"))
+                                    if isinstance(s, dict) and s.get("cel")))
                 for d in _l(_d(m.get("nodeSelector")).get("devices")) if isinstance(d, dict))
             members.append(Member(role, pods, devs))
         engines.append(Engine(str(e.get("name", "")), max(_int(e.get("copies"), 1), 1),

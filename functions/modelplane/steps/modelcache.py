@@ -49,6 +49,8 @@ HYDRATE_IMAGE = "python:3.12-slim"
 # hf CLI (`hf download`) ships with huggingface_hub 0.34 and later.
 HUB_REQUIREMENT = "huggingface_hub>=0.34,<2"
 REMOTE_TOKEN_KEY = "token"
+#: The key of spec.huggingFace.authSecret when it names none (the published v0.1 default).
+DEFAULT_TOKEN_KEY = "HF_TOKEN"
 # Long enough that the step sees the Job finish (and stops managing it) well before the TTL
 # controller removes it; short enough that finished pods do not linger for weeks.
 JOB_TTL_SECONDS = 86400
@@ -206,28 +208,31 @@ def _inputs(req: StepRequest, res: StepResult) -> _Inputs | None:
     """The spec's inputs, or None after reporting which field is invalid."""
     spec = req.spec
     source = spec.get("source")
-    hf = source.get("huggingFace") if isinstance(source, dict) else None
+    hf = spec.get("huggingFace")
+    size = hf.get("sizeGiB") if isinstance(hf, dict) else None
     problem = ""
-    if not isinstance(hf, dict):
-        problem = f"spec.source.huggingFace is required (got {hf!r})"
+    if source != "HuggingFace":
+        problem = f"spec.source {source!r} is not HuggingFace"
+    elif not isinstance(hf, dict):
+        problem = f"spec.huggingFace is required when source is HuggingFace (got {hf!r})"
     elif not isinstance(hf.get("repo"), str) or not hf["repo"]:
-        problem = f"spec.source.huggingFace.repo must be a repository name (got {hf.get('repo')!r})"
-    elif not isinstance(spec.get("size"), str) or not spec["size"]:
-        problem = f"spec.size must be a quantity such as \"20Gi\" (got {spec.get('size')!r})"
+        problem = f"spec.huggingFace.repo must be a repository name (got {hf.get('repo')!r})"
+    elif not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        problem = f"spec.huggingFace.sizeGiB must be a positive number of GiB (got {size!r})"
     elif not req.namespace:
         problem = "metadata.namespace is empty; a ModelCache is namespaced"
     if problem:
         res.condition("Hydrated", "False", "InvalidSpec", problem)
         return None
     assert isinstance(hf, dict)
-    ref = hf.get("tokenSecretRef") if isinstance(hf.get("tokenSecretRef"), dict) else None
+    ref = hf.get("authSecret") if isinstance(hf.get("authSecret"), dict) else None
     return _Inputs(
         repo=str(hf["repo"]),
         revision=str(hf.get("revision") or "main"),
-        size=str(spec["size"]),
+        size=f"{size}Gi",
         storage_class=str(spec["storageClassName"]) if spec.get("storageClassName") else None,
         token_name=str(ref["name"]) if ref and ref.get("name") else None,
-        token_key=str((ref or {}).get("key") or "token"),
+        token_key=str((ref or {}).get("key") or DEFAULT_TOKEN_KEY),
     )
 
 
@@ -236,10 +241,10 @@ def _token_state(inp: _Inputs, found: list[Resource] | None, namespace: str,
     """Whether the token can be used for new copies; always reports the ``Token`` condition."""
     if inp.token_name is None:
         res.condition("Token", "True", "NotRequired",
-                      "spec.source.huggingFace.tokenSecretRef is not set; the repository is "
+                      "spec.huggingFace.authSecret is not set; the repository is "
                       "downloaded anonymously")
         return True
-    field_ = f"spec.source.huggingFace.tokenSecretRef.name {inp.token_name!r}"
+    field_ = f"spec.huggingFace.authSecret.name {inp.token_name!r}"
     if found is None:
         res.condition("Token", "Unknown", "Resolving",
                       f"waiting for Secret {namespace}/{inp.token_name} ({field_})")
@@ -258,7 +263,7 @@ def _token_state(inp: _Inputs, found: list[Resource] | None, namespace: str,
     if inp.token_key not in (secret.get("data") or {}) and inp.token_key not in (
             secret.get("stringData") or {}):
         res.condition("Token", "False", "KeyNotFound",
-                      f"spec.source.huggingFace.tokenSecretRef.key {inp.token_key!r} is not a key "
+                      f"spec.huggingFace.authSecret.key {inp.token_key!r} is not a key "
                       f"of Secret {namespace}/{inp.token_name}; existing copies are kept")
         return False
     res.condition("Token", "True", "Found",

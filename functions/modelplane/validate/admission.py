@@ -362,7 +362,8 @@ def _check_object(value: dict[str, Any], schema: Schema, path: str,
 #   rules use only standard CEL macros and string functions.
 # - Transition rules (those reading `oldSelf`) only run on update; admission here is a create,
 #   so they are skipped, as the API server does on create.
-# - `messageExpression` is not evaluated; the static `message` (or the rule text) is reported.
+# - `messageExpression` is evaluated like `rule`; when it fails or yields no string, the static
+#   `message` (or the rule text) is reported, as the API server does.
 
 _ENV = celpy.Environment()
 _OLD_SELF = re.compile(r"\boldSelf\b")
@@ -411,5 +412,19 @@ def _run_rules(value: Any, schema: Schema, path: str, errors: list[FieldError]) 
         # cel-python's BoolType is an int subclass, so a non-bool result (e.g. 1) must be
         # told apart: the API server rejects rules that do not return bool.
         if not (isinstance(result, celtypes.BoolType) and bool(result)):
-            message = rule.get("message") or f"failed rule: {text}"
+            message = _message(rule, bound) or rule.get("message") or f"failed rule: {text}"
             errors.append(FieldError(where, str(message)))
+
+
+def _message(rule: dict[str, Any], bound: Any) -> str | None:
+    """A rule's messageExpression evaluated (it names the offending value), as the API server
+    does; like there, an expression that fails or is not a string falls back to message."""
+    expression = rule.get("messageExpression")
+    if not expression:
+        return None
+    evaluate = _program(str(expression))
+    try:
+        result = evaluate({"self": bound}) if evaluate is not None else None
+    except Exception:
+        return None
+    return str(result) if isinstance(result, str) and result.strip() else None

@@ -18,7 +18,6 @@ from modelplane.contract.metadata import CLUSTER_LABEL
 from modelplane.step import Resource
 from modelplane.steps.inferencecluster import charts
 from modelplane.steps.inferencecluster.common import (
-    DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
     Pool,
@@ -52,7 +51,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     cluster: dict[str, Any] = {
         "location": location,
         "dnsPrefix": ctx.res_name(max_len=54),
-        "kubernetesVersion": str(aks.get("version") or DEFAULT_KUBERNETES_VERSION),
+        "kubernetesVersion": ctx.kubernetes_version(),
         "identity": {"type": "SystemAssigned"},
         "defaultNodePool": {"name": "system", "vmSize": SYSTEM_VM_SIZE,
                             "autoScalingEnabled": True, "minCount": SYSTEM_MIN,
@@ -86,12 +85,12 @@ def node_pool(ctx: Ctx, pool: Pool, cluster: str) -> Resource:
         "kubernetesClusterIdRef": ref(cluster),
         "vmSize": str(shape.get("vmSize", "")),
         "mode": "User",
-        "autoScalingEnabled": True,
-        "minCount": pool.min_nodes,
-        "maxCount": pool.max_nodes,
+        "autoScalingEnabled": pool.autoscaling,
         "nodeCount": pool.node_count,
         "nodeLabels": dict(sorted(pool.node_labels().items())),
     }
+    if pool.autoscaling:  # a fixed-size pool is nodeCount nodes, without autoscaler bounds
+        body.update(minCount=pool.min_nodes, maxCount=pool.max_nodes)
     if pool.zones:
         body["zones"] = list(pool.zones)
     if shape.get("osDiskSizeGb"):

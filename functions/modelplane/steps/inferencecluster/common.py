@@ -14,7 +14,7 @@ from typing import Any
 
 from modelplane.common.fields import path
 from modelplane.common.names import dns_label
-from modelplane.contract.metadata import CLUSTER_LABEL, POOL_LABEL
+from modelplane.contract.metadata import ACCELERATOR_LABEL, CLUSTER_LABEL, POOL_LABEL
 from modelplane.contract.remote import ProviderConfigRef, remote_object
 from modelplane.step import Resource
 from modelplane.steps.inferencecluster import charts
@@ -22,7 +22,8 @@ from modelplane.steps.inferencecluster import charts
 NAMESPACE = "crossplane-system"
 DEFAULT_PROVIDER_CONFIG = "default"
 #: The Kubernetes minor version provisioned clusters get when the spec names none: DRA's
-#: resource.k8s.io/v1 is GA from 1.34, which the serving stack relies on.
+#: resource.k8s.io/v1 is GA from 1.34, which the serving stack relies on. The XRD defaults GKE
+#: to 1.35 and EKS to 1.36 (the published v0.1 defaults); this covers AKS and unadmitted input.
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
 
@@ -44,6 +45,10 @@ class Ctx:
         b = path(self.spec, "cluster").get(self.source.lower())
         return b if isinstance(b, Mapping) else {}
 
+    def kubernetes_version(self, default: str = DEFAULT_KUBERNETES_VERSION) -> str:
+        """spec.cluster.<source>.kubernetesVersion: the cluster's and its pools' version."""
+        return str(self.block().get("kubernetesVersion") or default)
+
     def res_name(self, *parts: str, max_len: int = 63) -> str:
         """A composed object's metadata.name: the cluster's name plus parts, a DNS label."""
         return dns_label(self.name, *parts, max_len=max_len)
@@ -62,6 +67,10 @@ class Pool:
     spot: bool | None  # the pool's override; None defers to the class
     class_spec: Mapping[str, Any]
     devices: tuple[Mapping[str, Any], ...]
+    # False for a fixed-size pool (no maxNodeCount): node_count is its size and its ceiling.
+    autoscaling: bool = True
+    fabric: str = "None"  # "EFA": Elastic Fabric Adapter interfaces on every node (EKS)
+    capacity_reservation: str | None = None  # an EC2 Capacity Block's reservation ID (EKS)
 
     @property
     def provisioning(self) -> Mapping[str, Any]:
@@ -77,13 +86,27 @@ class Pool:
     def has_nvidia_gpu(self) -> bool:
         """Nodes of this class carry NVIDIA GPUs (so: GPU taint, DRA driver labels)."""
         return any(d.get("driver") == charts.NVIDIA_DEVICE_CLASS for d in self.devices) or bool(
-            self.shape("gke").get("accelerator"))
+            self.shape("gke").get("accelerator")) or str(self.accelerator_type).startswith(
+            "nvidia")
+
+    @property
+    def accelerator_type(self) -> str | None:
+        """The GPU model the class names (provisioning.<cloud>.accelerator.type), if any."""
+        for block in ("gke", "eks"):
+            acc = self.shape(block).get("accelerator")
+            if isinstance(acc, Mapping) and acc.get("type"):
+                return str(acc["type"])
+        return None
 
     def node_labels(self) -> dict[str, str]:
-        """Labels every node of the pool carries: the scheduler's pin, plus the GPU marker."""
+        """Labels every node of the pool carries: the scheduler's pin, the GPU marker, and on
+        EKS the GPU model (GKE labels nodes with it itself)."""
         labels = {POOL_LABEL: self.name}
         if self.has_nvidia_gpu:
             labels[charts.GPU_PRESENT_LABEL] = "true"
+        acc = self.shape("eks").get("accelerator")
+        if isinstance(acc, Mapping) and acc.get("type"):
+            labels[ACCELERATOR_LABEL] = str(acc["type"])
         return labels
 
 

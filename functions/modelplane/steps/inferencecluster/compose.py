@@ -199,13 +199,11 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
             problems[pname] = f"{where}.name {pname!r} is not unique"
             continue
         seen.add(pname)
-        lo, hi = _int(raw.get("minNodeCount"), 0), _int(raw.get("maxNodeCount"), -1)
-        count = _int(raw.get("nodeCount"), lo)
-        if hi < 0 or not lo <= hi or not lo <= count <= hi:
-            problems[pname] = (f"{where}: minNodeCount {lo}, nodeCount {count} and "
-                               f"maxNodeCount {raw.get('maxNodeCount')!r} must satisfy "
-                               "min <= count <= max")
+        sizes = pool_sizes(raw)
+        if isinstance(sizes, str):
+            problems[pname] = f"{where}: {sizes}"
             continue
+        lo, hi, count, autoscaling = sizes
         got = classes.get(cname)
         if got is None:
             pending.add(cname)
@@ -227,12 +225,36 @@ def resolve_pools(cluster: str, source: str, raw_pools: list[Mapping[str, Any]],
                                f"{source} but InferenceClass {cname!r} {what}")
             continue
         spot = raw.get("spot")
+        block = raw.get("capacityBlock")
+        reservation = block.get("capacityReservationId") if isinstance(block, Mapping) else None
         pools.append(Pool(
             name=pname, class_name=cname, min_nodes=lo, max_nodes=hi, node_count=count,
             zones=tuple(str(z) for z in raw.get("zones") or []),
             spot=spot if isinstance(spot, bool) else None, class_spec=cls_spec,
-            devices=tuple(resolve_devices(cls_spec))))
+            devices=tuple(resolve_devices(cls_spec)), autoscaling=autoscaling,
+            fabric=str(raw.get("fabric") or "None"),
+            capacity_reservation=str(reservation) if reservation else None))
     return pools, problems, pending
+
+
+def pool_sizes(raw: Mapping[str, Any]) -> tuple[int, int, int, bool] | str:
+    """(min, max, initial count, autoscaling) of a spec pool, or why its counts are unusable.
+
+    Without maxNodeCount the pool is fixed-size: nodeCount (default 1) nodes, which is also its
+    ceiling. With maxNodeCount it autoscales between minNodeCount (default 0) and maxNodeCount,
+    starting at nodeCount kept within those bounds (nodeCount's API default of 1 cannot be told
+    from a written 1, so it is clamped rather than rejected).
+    """
+    count = _int(raw.get("nodeCount"), 1)
+    if "maxNodeCount" not in raw or raw.get("maxNodeCount") is None:
+        if count < 0:
+            return f"nodeCount {raw.get('nodeCount')!r} must not be negative"
+        return count, count, count, False
+    lo, hi = _int(raw.get("minNodeCount"), 0), _int(raw.get("maxNodeCount"), -1)
+    if hi < 0 or lo < 0 or lo > hi:
+        return (f"minNodeCount {raw.get('minNodeCount')!r} and maxNodeCount "
+                f"{raw.get('maxNodeCount')!r} must satisfy 0 <= min <= max")
+    return lo, hi, min(max(count, lo), hi), True
 
 
 def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: list[Pool],

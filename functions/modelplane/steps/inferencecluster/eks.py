@@ -18,7 +18,6 @@ from modelplane.contract.metadata import CLUSTER_LABEL
 from modelplane.step import Resource
 from modelplane.steps.inferencecluster import charts
 from modelplane.steps.inferencecluster.common import (
-    DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
     Pool,
@@ -34,6 +33,7 @@ EFS = "efs.aws.m.upbound.io/v1beta1"
 
 AZ_SUFFIXES = ("a", "b")  # EKS requires subnets in at least two availability zones
 GPU_AMI = "AL2023_x86_64_NVIDIA"
+NEURON_AMI = "AL2023_x86_64_NEURON"
 STANDARD_AMI = "AL2023_x86_64_STANDARD"
 SYSTEM_INSTANCE_TYPE = "m6i.xlarge"
 SYSTEM_MIN, SYSTEM_MAX, SYSTEM_DESIRED = 1, 3, 2
@@ -113,7 +113,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
 
     out.resources["cluster"] = managed(ctx, EKS, "Cluster", n["cluster"], {
         "region": region,
-        "version": str(eks.get("version") or DEFAULT_KUBERNETES_VERSION),
+        "version": ctx.kubernetes_version(),
         "roleArnRef": ref(n["cluster-role"]),
         "vpcConfig": {"subnetIdRefs": [ref(s) for s in subnets],
                       "endpointPublicAccess": True, "endpointPrivateAccess": True},
@@ -149,8 +149,19 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
             continue
         rname = pool_resource_name(pool.name)
         out.pools[rname] = node_group(ctx, pool, region, n, chosen, tags)
+        out.pools[rname]["spec"]["forProvider"]["version"] = ctx.kubernetes_version()
         out.pool_resource[pool.name] = rname
     return out
+
+
+def ami_type(pool: Pool) -> str:
+    """The EKS-optimised AMI for the pool's accelerator (eks.accelerator, else its devices)."""
+    acc = pool.shape("eks").get("accelerator")
+    kind = str(acc.get("type", "")).lower() if isinstance(acc, Mapping) else ""
+    if kind and not kind.startswith("nvidia") and any(
+            k in kind for k in ("neuron", "trainium", "inferentia")):
+        return NEURON_AMI
+    return GPU_AMI if pool.has_nvidia_gpu else STANDARD_AMI
 
 
 def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets: list[str],
@@ -165,8 +176,7 @@ def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets:
         "nodeRoleArnRef": ref(n["node-role"]),
         "subnetIdRefs": [ref(s) for s in subnets],
         "instanceTypes": [str(shape.get("instanceType", ""))],
-        "amiType": str(shape.get("amiType") or (GPU_AMI if pool.has_nvidia_gpu
-                                                 else STANDARD_AMI)),
+        "amiType": str(shape.get("amiType") or ami_type(pool)),
         "capacityType": capacity,
         # AWS requires maxSize >= 1; a 0-ceiling pool simply never scales up (min = desired = 0).
         "scalingConfig": {"minSize": pool.min_nodes, "maxSize": max(pool.max_nodes, 1),

@@ -16,7 +16,6 @@ from modelplane.common.fields import path
 from modelplane.step import Resource
 from modelplane.steps.inferencecluster import charts
 from modelplane.steps.inferencecluster.common import (
-    DEFAULT_KUBERNETES_VERSION,
     Ctx,
     Infra,
     Pool,
@@ -87,7 +86,7 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
         "initialNodeCount": 1,
         "removeDefaultNodePool": True,
         "releaseChannel": {"channel": "REGULAR"},
-        "minMasterVersion": str(gke.get("version") or DEFAULT_KUBERNETES_VERSION),
+        "minMasterVersion": ctx.kubernetes_version(),
         "workloadIdentityConfig": {"workloadPool": f"{project}.svc.id.goog"},
         # Filestore CSI backs the standard-rwx StorageClass model caches use.
         "addonsConfig": {"gcpFilestoreCsiDriverConfig": {"enabled": True}},
@@ -172,14 +171,16 @@ def node_pool(ctx: Ctx, pool: Pool, project: str, region: str, cluster_zones: li
         "project": project,
         "location": region,
         "clusterRef": ref(names["cluster"]),
-        # Per-zone at creation; the autoscaler then keeps the pool within the total bounds.
-        "initialNodeCount": (math.ceil(pool.node_count / len(zones)) if zones
-                             else min(pool.node_count, 1)),
-        "autoscaling": {"totalMinNodeCount": pool.min_nodes,
-                        "totalMaxNodeCount": pool.max_nodes, "locationPolicy": "ANY"},
+        "version": ctx.kubernetes_version(),
         "management": {"autoRepair": True, "autoUpgrade": True},
         "nodeConfig": config,
     }
+    # Per-zone at creation; the autoscaler then keeps the pool within the total bounds. A
+    # fixed-size pool has equal bounds: GKE's nodeCount is per zone, the total bounds are exact.
+    body["initialNodeCount"] = (math.ceil(pool.node_count / len(zones)) if zones
+                                else min(pool.node_count, 1))
+    body["autoscaling"] = {"totalMinNodeCount": pool.min_nodes,
+                           "totalMaxNodeCount": pool.max_nodes, "locationPolicy": "ANY"}
     if zones:
         body["nodeLocations"] = zones
     return managed(ctx, CONTAINER, "NodePool", ctx.res_name("pool", pool.name, max_len=40), body)

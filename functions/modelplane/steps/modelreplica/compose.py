@@ -128,11 +128,10 @@ def compose(req: StepRequest) -> StepResult:
             return _hold(req, res, "ModelCacheNotFound",
                          f"ModelCache {replica.cache!r} (spec.modelCacheRef.name) does not exist "
                          f"in namespace {replica.namespace!r}")
-        source = (caches[0].get("spec") or {}).get("source") or {}
-        repo = (source.get("huggingFace") or {}).get("repo")
+        repo = modelcache.cached_repo(caches[0])
         if not repo:
             return _hold(req, res, "ModelCacheInvalid",
-                         f"ModelCache {replica.cache!r} has no spec.source.huggingFace.repo")
+                         f"ModelCache {replica.cache!r} has no spec.huggingFace.repo")
         cached_repo = str(repo)
 
     elif caches == []:
