@@ -145,3 +145,26 @@ def test_validate_rejects_a_selector_whose_worst_case_exceeds_the_limit(tmp_path
 
 def test_validate_accepts_a_selector_within_the_limit(tmp_path: Path) -> None:
     assert _validate(tmp_path, 'device.driver.lowerAscii() == "gpu.nvidia.com"') == []
+
+
+# -- Rules the Kubernetes oracle pinned (e2e/cel_differential.py) ------------------------------
+
+def test_sign_is_a_global_function_of_a_quantity() -> None:
+    from modelplane.cel import evaluate
+    assert evaluate('sign(quantity("-2")) == -1', {"name": "g", "driver": "d"}).value is True
+    member = evaluate('quantity("1").sign() == 1', {"name": "g", "driver": "d"})
+    assert member.phase == "compile" and member.error
+
+
+def test_has_on_a_device_field_is_true_even_when_empty() -> None:
+    from modelplane.cel import evaluate
+    dev = {"name": "g", "driver": ""}
+    assert evaluate("has(device.driver)", dev).value is True
+    assert evaluate("has(device.allowMultipleAllocations)", dev,
+                    allow_multiple_allocations=True).value is True
+
+
+def test_int64_min_modulo_minus_one_overflows() -> None:
+    from modelplane.cel import evaluate
+    got = evaluate("(-9223372036854775807 - 1) % -1 == 0", {"name": "g", "driver": "d"})
+    assert got.error and "overflow" in got.error
