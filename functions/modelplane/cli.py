@@ -90,6 +90,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=None, help="YAML/JSON file with one InferenceClass device")
     e.add_argument("expr")
     e.set_defaults(func=_cel_eval)
+
+    from modelplane.cli_ticket import add_parser as add_ticket
+
+    add_ticket(sub)
     return p
 
 

@@ -27,6 +27,7 @@ EXPECTED = {
     "ModelService": ("modelservices", "Namespaced", ["compose-service"]),
     "ModelEndpoint": ("modelendpoints", "Namespaced", ["compose-endpoint"]),
     "ModelCache": ("modelcaches", "Namespaced", ["compose-cache"]),
+    "InferenceTicket": ("inferencetickets", "Namespaced", ["compose-ticket"]),
 }
 
 

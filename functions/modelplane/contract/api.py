@@ -16,6 +16,7 @@ MODEL_REPLICA = "ModelReplica"
 MODEL_SERVICE = "ModelService"
 MODEL_ENDPOINT = "ModelEndpoint"
 MODEL_CACHE = "ModelCache"
+INFERENCE_TICKET = "InferenceTicket"
 
 
 def is_ours(obj: object) -> bool:

@@ -9,6 +9,7 @@ from modelplane.steps import (  # noqa: F401  (each module registers its steps)
     inferenceclass,
     inferencecluster,
     inferencegateway,
+    inferenceticket,
     modelcache,
     modeldeployment,
     modelendpoint,

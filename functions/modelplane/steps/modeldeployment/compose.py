@@ -12,6 +12,7 @@ from typing import Any
 from modelplane.common import conditions
 from modelplane.contract import context
 from modelplane.contract.api import API_VERSION, MODEL_DEPLOYMENT, MODEL_ENDPOINT, MODEL_REPLICA
+from modelplane.contract.boundary import endpoint_labels
 from modelplane.contract.metadata import (
     CLUSTER_LABEL,
     DEPLOYMENT_LABEL,
@@ -154,8 +155,8 @@ def compose(req: StepRequest) -> StepResult:
                                "pools": [{"engine": m.engine, "member": m.member,
                                           "pool": m.pool} for m in placed.members]})
         if is_ready and address:
-            labels = {DEPLOYMENT_LABEL: req.name, CLUSTER_LABEL: placed.cluster,
-                      **(decision.cluster_labels.get(placed.cluster) or {})}
+            labels = endpoint_labels(req.name, placed.cluster,
+                                     decision.cluster_labels.get(placed.cluster) or {})
             res.desired[ENDPOINT_PREFIX + placed.name] = Desired({
                 "apiVersion": API_VERSION, "kind": MODEL_ENDPOINT,
                 "metadata": {"name": placed.name, "namespace": req.namespace,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane.contract.metadata import ENDPOINT_COPIED_LABELS
+from modelplane.contract.boundary import copied_labels
 from modelplane.placement.model import (
     Blocked,
     Cluster,
@@ -72,8 +72,7 @@ def record(decision: Decision, clusters: Mapping[str, Cluster]) -> PlacementReco
     for r in decision.replicas:
         c = clusters.get(r.cluster)
         if c is not None:
-            labels[r.cluster] = {k: c.labels[k] for k in ENDPOINT_COPIED_LABELS
-                                 if k in c.labels}
+            labels[r.cluster] = copied_labels(c.labels)
     return PlacementRecord(
         desired=decision.desired, scheduled=decision.scheduled, shortfall=decision.shortfall,
         replicas=tuple(PlacedReplica(

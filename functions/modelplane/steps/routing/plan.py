@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelplane.common import selectors
+from modelplane.contract.boundary import outside as boundary_outside
 from modelplane.steps.routing.upstream import Upstream, UpstreamError, parse_upstream
 from modelplane.steps.routing.weights import split_weights
 
@@ -132,7 +133,7 @@ def plan_routes(spec: dict[str, Any], namespace: str,
                           f"spec.endpoints[{owner[name]}]"))
                 continue
             owner[name] = i
-            why = selectors.explain_mismatch(boundary, labels) if boundary else None
+            why = boundary_outside(boundary, labels)
             if why is not None:
                 plan.excluded.append(Excluded(name, f"outside the data boundary: {why}"))
                 continue
