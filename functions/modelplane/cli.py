@@ -41,7 +41,7 @@ def _render(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from modelplane.validate import validate_command
 
-    return validate_command(args.paths)
+    return validate_command(args.paths, output=args.output, strict=args.strict)
 
 
 def _cel_eval(args: argparse.Namespace) -> int:
@@ -80,8 +80,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--include-full-xr", action="store_true")
     r.set_defaults(func=_render)
 
-    v = sub.add_parser("validate", help="validate manifests like the API server would on create")
-    v.add_argument("paths", nargs="+")
+    from modelplane.validate.command import EXIT_CODES
+
+    v = sub.add_parser(
+        "validate", help="validate manifests like the API server would on create",
+        description="Admission offline: the XRD schema and CEL rules, DRA selectors compiled "
+                    "by Modelplane's CEL engine, pod templates against Kubernetes' schema, and "
+                    "references between the validated objects. One line per problem "
+                    "(file:line), then a summary.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("paths", nargs="+", metavar="PATH",
+                   help="manifest files or directories (every .yaml/.yml below)")
+    v.add_argument("-o", "--output", choices=["text", "json"], default="text",
+                   help="text: one line per problem and a summary; json: one document")
+    v.add_argument("--strict", action="store_true",
+                   help="fail on warnings too (references to objects not validated)")
     v.set_defaults(func=_validate)
 
     c = sub.add_parser("cel", help="DRA device-selector CEL tools")
