@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from lupa import LuaRuntime
+from modelplane.render.summary import INFORMATIONAL
 
 REPO = Path(__file__).resolve().parents[2]
 GITOPS = REPO / "examples" / "gitops"
@@ -160,6 +161,8 @@ def test_the_scripts_degraded_reasons_are_the_documented_ones() -> None:
     assert _lua_set("degraded") == documented
     informational = {r["reason"] for r in conditions_table() if r["argo"] == "informational"}
     assert _lua_set("informational") == informational
+    # `modelplane render`'s summary and views leave out the same conditions.
+    assert informational == set(INFORMATIONAL)
 
 
 def test_every_failure_reason_the_steps_set_has_an_argo_cd_row() -> None:
