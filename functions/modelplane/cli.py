@@ -7,6 +7,34 @@ import logging
 import os
 import sys
 
+RENDER_EXIT_CODES = """exit codes:
+  0  the fleet converged (with --fail-on-unready: and every Modelplane object is Ready)
+  1  bad input (YAML, admission) or no fixed point
+  2  the command line is wrong
+  3  --fail-on-unready: an object is not Ready (the summary's Problems say why)"""
+
+RENDER_XR_EPILOG = """Takes `crossplane render`'s arguments and flags, for a pipeline of
+function-modelplane steps only, without Docker. To run the real `crossplane render`
+instead, serve the function locally and point the Function at it:
+
+  modelplane serve --insecure --address 127.0.0.1:9443 &
+  # functions.yaml: kind Function, name function-modelplane, annotations
+  #   render.crossplane.io/runtime: Development
+  #   render.crossplane.io/runtime-development-target: 127.0.0.1:9443
+  crossplane render xr.yaml composition.yaml functions.yaml
+
+exit codes: 0 rendered; 1 bad input or a fatal result; 2 the command line is wrong"""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("modelplane")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
 
 def _serve(args: argparse.Namespace) -> int:
     from crossplane.function import runtime
@@ -29,19 +57,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    if args.composition is not None:
-        from modelplane.render.classic import classic_command
-
-        return classic_command(args)
     from modelplane.render import render_command
 
-    return render_command(args.paths, args.output, args.max_rounds)
+    return render_command(args.paths, args.output, args.max_rounds,
+                          fail_on_unready=args.fail_on_unready)
+
+
+def _render_xr(args: argparse.Namespace) -> int:
+    from modelplane.render.classic import classic_command
+
+    return classic_command(args)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from modelplane.render import trace_command
+
+    return trace_command(args.paths, args.resource, args.namespace, args.max_rounds)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from modelplane.validate import validate_command
 
-    return validate_command(args.paths)
+    return validate_command(args.paths, output=args.output, strict=args.strict)
 
 
 def _cel_eval(args: argparse.Namespace) -> int:
@@ -52,7 +89,9 @@ def _cel_eval(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"modelplane {version()}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the composition function server (what the package runs)")
     s.add_argument("--insecure", action="store_true", help="serve without TLS")
@@ -63,32 +102,95 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     r = sub.add_parser(
-        "render",
-        help="reconcile manifests locally through the real function server",
-        description="modelplane render DIR... reconciles a whole fleet to a fixed point. "
-                    "With --composition it behaves like `crossplane render XR COMPOSITION`.")
-    r.add_argument("paths", nargs="+", help="manifest files or directories (or XR file in "
-                                            "single-XR mode)")
-    r.add_argument("-o", "--output", choices=["summary", "yaml", "json"], default="summary")
-    r.add_argument("--max-rounds", type=int, default=30)
-    r.add_argument("--composition", default=None,
-                   help="single-XR mode: the Composition file (positional 2 works too)")
-    r.add_argument("--observed-resources", "-r", default=None)
-    r.add_argument("--required-resources", "-e", "--extra-resources", default=None)
-    r.add_argument("--context-files", default=None, help="key=file[,key=file]")
-    r.add_argument("--include-function-results", "-x", action="store_true")
-    r.add_argument("--include-full-xr", action="store_true")
+        "render", help="reconcile a whole fleet locally through the real function server",
+        description="Reconciles every manifest given (a fleet: platform and models) to a fixed "
+                    "point, the way Crossplane and the providers would, and prints it. Its own "
+                    "-o json/yaml output is valid input.",
+        epilog=RENDER_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("paths", nargs="+", metavar="PATH",
+                   help="manifest files or directories (every .yaml/.yml/.json below)")
+    r.add_argument("-o", "--output", choices=["summary", "yaml", "json", "tree", "html"],
+                   default="summary",
+                   help="summary: problems first, then one line per cluster, deployment, cache "
+                        "and service; yaml/json: every object; tree: every XR and what it "
+                        "composes (as `modelplane trace`); html: one self-contained page of the "
+                        "fleet (default %(default)s)")
+    r.add_argument("--max-rounds", type=int, default=30, metavar="N",
+                   help="give up when nothing settles after N rounds (default %(default)s)")
+    r.add_argument("--fail-on-unready", action="store_true",
+                   help="exit 3 when a Modelplane object is not Ready after convergence (for CI)")
     r.set_defaults(func=_render)
 
-    v = sub.add_parser("validate", help="validate manifests like the API server would on create")
-    v.add_argument("paths", nargs="+")
+    x = sub.add_parser(
+        "render-xr", help="one pipeline run for one XR, like `crossplane render`",
+        description="Runs a Composition's pipeline once for one composite resource and prints "
+                    "the XR, the desired composed resources and (with -r) the function results "
+                    "as a YAML stream, as `crossplane render` does.",
+        epilog=RENDER_XR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("xr", metavar="COMPOSITE_RESOURCE", help="a YAML file with the XR")
+    x.add_argument("composition", metavar="COMPOSITION", help="a YAML file with the Composition")
+    x.add_argument("functions", metavar="FUNCTIONS", nargs="?", default=None,
+                   help="a YAML file or directory with the Function(s) the pipeline names; "
+                        "every step must be function-modelplane's")
+    x.add_argument("-r", "--include-function-results", action="store_true",
+                   help="include the results (events) the function returned")
+    x.add_argument("-x", "--include-full-xr", action="store_true",
+                   help="include the XR's spec and metadata, not only its name and status")
+    x.add_argument("-o", "--observed-resources", default=None, metavar="PATH",
+                   help="YAML file or directory of observed composed resources")
+    x.add_argument("-e", "--required-resources", "--extra-resources", default=None,
+                   dest="required_resources", metavar="PATH",
+                   help="YAML file or directory of resources the function may require")
+    x.add_argument("--context-files", action="append", default=None, metavar="KEY=FILE",
+                   help="pipeline context: a JSON file under a key (repeatable; "
+                        "'k1=f1;k2=f2' also works)")
+    x.set_defaults(func=_render_xr)
+
+    t = sub.add_parser(
+        "trace", help="an XR and everything it composes, recursively, with Synced/Ready",
+        description="Renders the manifests (a rendered -o json/yaml state re-renders to itself) "
+                    "and prints each selected XR as a tree of what it composes, with Synced, "
+                    "Ready and the first condition that is not True, as `crossplane resource "
+                    "trace` does on a control plane.",
+        epilog="exit codes: 0 printed; 1 bad input, or nothing matches RESOURCE; 2 the "
+               "command line is wrong", formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("paths", nargs="+", metavar="PATH",
+                   help="manifest files or directories, or a rendered state")
+    t.add_argument("-r", "--resource", default=None, metavar="KIND[/NAME]",
+                   help="what to trace, e.g. modeldeployment/qwen-demo (default: every "
+                        "Modelplane object nothing else composes)")
+    t.add_argument("-n", "--namespace", default=None,
+                   help="only objects in this namespace (cluster-scoped ones always match)")
+    t.add_argument("--max-rounds", type=int, default=30, metavar="N",
+                   help="give up when nothing settles after N rounds (default %(default)s)")
+    t.set_defaults(func=_trace)
+
+    from modelplane.validate.command import EXIT_CODES
+
+    v = sub.add_parser(
+        "validate", help="validate manifests like the API server would on create",
+        description="Admission offline: the XRD schema and CEL rules, DRA selectors compiled "
+                    "by Modelplane's CEL engine, pod templates against Kubernetes' schema, and "
+                    "references between the validated objects. One line per problem "
+                    "(file:line), then a summary.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("paths", nargs="+", metavar="PATH",
+                   help="manifest files or directories (every .yaml/.yml below)")
+    v.add_argument("-o", "--output", choices=["text", "json"], default="text",
+                   help="text: one line per problem and a summary; json: one document")
+    v.add_argument("--strict", action="store_true",
+                   help="fail on warnings too (references to objects not validated)")
     v.set_defaults(func=_validate)
 
     c = sub.add_parser("cel", help="DRA device-selector CEL tools")
-    csub = c.add_subparsers(dest="cel_command", required=True)
+    csub = c.add_subparsers(dest="cel_command", required=True, metavar="COMMAND")
     e = csub.add_parser("eval", help="evaluate a selector against one device")
-    e.add_argument("--device", default=None, help="YAML/JSON file with one InferenceClass device")
-    e.add_argument("expr")
+    e.add_argument("--device", default=None, metavar="FILE",
+                   help="YAML/JSON file with one InferenceClass device (default: a device "
+                        "with no attributes or capacity)")
+    e.add_argument("expr", metavar="EXPR",
+                   help="the CEL expression, e.g. 'device.capacity[\"gpu.nvidia.com\"]"
+                        ".memory.compareTo(quantity(\"20Gi\")) >= 0'")
     e.set_defaults(func=_cel_eval)
 
     from modelplane.cli_ticket import add_parser as add_ticket
@@ -101,24 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     # gRPC's C core logs connection teardown at INFO; keep the CLI's output to what it prints.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = parser().parse_args(argv)
-    # `modelplane render xr.yaml composition.yaml` (classic two-positional form).
-    if args.command == "render" and args.composition is None and len(args.paths) == 2 and (
-            args.observed_resources or args.required_resources or args.context_files
-            or args.include_function_results or args.include_full_xr
-            or _looks_like_composition(args.paths[1])):
-        args.composition = args.paths[1]
-        args.paths = args.paths[:1]
     rc: int = args.func(args)
     return rc
-
-
-def _looks_like_composition(path: str) -> bool:
-    try:
-        with open(path) as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return "kind: Composition\n" in head and "kind: CompositeResourceDefinition" not in head
 
 
 if __name__ == "__main__":

@@ -333,16 +333,17 @@ def add_parser(sub: Any) -> None:
     n = tsub.add_parser("new", help="print an annotated ticket with the ten questions")
     n.set_defaults(func=lambda a: (sys.stdout.write(TEMPLATE), OK)[1])
     c = tsub.add_parser("check", help="answer a ticket against a fleet directory")
-    c.add_argument("ticket")
+    c.add_argument("ticket", help="the InferenceTicket manifest (a file)")
     c.add_argument("--fleet", required=True, help="the fleet's manifests (a directory)")
-    c.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    c.add_argument("-o", "--output", choices=["text", "json"], default="text",
+                   help="text: the ten rows and a verdict; json: the answer as one object")
     c.set_defaults(func=lambda a: check(a.ticket, a.fleet, a.output))
     f = tsub.add_parser("from", help="the ticket an existing ModelDeployment/ModelService "
                                      "pair implies")
-    f.add_argument("dir")
+    f.add_argument("dir", help="a directory with a ModelDeployment and its ModelService")
     f.set_defaults(func=lambda a: ticket_from(a.dir))
     k = tsub.add_parser("compile", help="write the manifests deploy: true composes")
-    k.add_argument("ticket")
+    k.add_argument("ticket", help="the InferenceTicket manifest (a file)")
     k.add_argument("-o", "--output", required=True, help="directory to write to")
     k.add_argument("--fleet", default=None, help="the fleet's manifests: needed when the "
                    "ticket names InferenceClasses or an overflow endpoint")

@@ -1,4 +1,5 @@
-"""Single-XR mode matches the classic `crossplane render` arguments and output rules."""
+"""`modelplane render-xr` takes `crossplane render`'s arguments and flags and follows its output
+rules."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from modelplane.cli import main
 from tests.render import test_steps  # noqa: F401  (registers the test-only steps)
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> list[dict]:
 
 def test_documents_come_xr_first_then_composed_sorted_by_resource_name(
         files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    docs = run(capsys, ["render", str(files["xr"]), str(files["comp"])])
+    docs = run(capsys, ["render-xr", str(files["xr"]), str(files["comp"])])
     assert docs[0]["kind"] == "Parent"
     names = [d["metadata"]["annotations"]["crossplane.io/composition-resource-name"]
              for d in docs[1:]]
@@ -55,8 +57,8 @@ def test_documents_come_xr_first_then_composed_sorted_by_resource_name(
 
 def test_readiness_comes_from_observed_resources(
         files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    docs = run(capsys, ["render", str(files["xr"]), str(files["comp"]),
-                        "--observed-resources", str(files["observed"])])
+    docs = run(capsys, ["render-xr", str(files["xr"]), str(files["comp"]),
+                        "-o", str(files["observed"])])
     ready = docs[0]["status"]["conditions"][0]
     assert ready["type"] == "Ready" and ready["status"] == "False"
     assert ready["message"] == 'Unready resources: "child-b"'
@@ -65,10 +67,9 @@ def test_readiness_comes_from_observed_resources(
 
 def test_required_resources_and_results_and_full_xr(
         files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    docs = run(capsys, ["render", str(files["xr"]), str(files["comp"]),
-                        "--required-resources", str(files["required"]),
-                        "--context-files", f"k={files['ctx']}",
-                        "--include-full-xr", "--include-function-results"])
+    docs = run(capsys, ["render-xr", str(files["xr"]), str(files["comp"]),
+                        "-e", str(files["required"]),
+                        "--context-files", f"k={files['ctx']}", "-x", "-r"])
     assert docs[0]["spec"] == {"children": ["b", "a"]}
     assert docs[0]["status"]["picked"] == ["chosen"]
     assert docs[0]["status"]["fromContext"] == 2
@@ -76,6 +77,56 @@ def test_required_resources_and_results_and_full_xr(
 
 def test_go_style_quoting_keeps_types(capsys: pytest.CaptureFixture[str],
                                       files: dict[str, Path]) -> None:
-    main(["render", str(files["xr"]), str(files["comp"])])
+    main(["render-xr", str(files["xr"]), str(files["comp"])])
     text = capsys.readouterr().out
     assert 'status: "False"' in text and 'uid: ""' in text
+
+
+def test_short_flags_mean_what_they_mean_to_crossplane_render() -> None:
+    from modelplane.cli import parser
+
+    sub = parser()._subparsers._group_actions[0].choices["render-xr"]  # type: ignore[union-attr]
+    flags = {o: a.dest for a in sub._actions for o in a.option_strings}
+    assert flags["-r"] == flags["--include-function-results"] == "include_function_results"
+    assert flags["-x"] == flags["--include-full-xr"] == "include_full_xr"
+    assert flags["-o"] == flags["--observed-resources"] == "observed_resources"
+    assert flags["-e"] == flags["--required-resources"] == flags["--extra-resources"]
+
+
+def test_a_functions_file_must_define_the_pipelines_function(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fns = tmp_path / "functions.yaml"
+    fns.write_text(yaml.safe_dump({"apiVersion": "pkg.crossplane.io/v1beta1", "kind": "Function",
+                                   "metadata": {"name": "function-modelplane"}}))
+    assert main(["render-xr", str(files["xr"]), str(files["comp"]), str(fns)]) == 0
+    capsys.readouterr()
+    fns.write_text(yaml.safe_dump({"apiVersion": "pkg.crossplane.io/v1beta1", "kind": "Function",
+                                   "metadata": {"name": "function-other"}}))
+    assert main(["render-xr", str(files["xr"]), str(files["comp"]), str(fns)]) == 1
+    assert "no Function named function-modelplane" in capsys.readouterr().err
+
+
+def test_a_pipeline_with_another_function_is_refused(
+        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    comp = yaml.safe_load(files["comp"].read_text())
+    comp["spec"]["pipeline"].append({"step": "auto-ready",
+                                     "functionRef": {"name": "function-auto-ready"}})
+    files["comp"].write_text(yaml.safe_dump(comp))
+    assert main(["render-xr", str(files["xr"]), str(files["comp"])]) == 1
+    assert "use `crossplane render`" in capsys.readouterr().err
+
+
+def test_the_functions_readiness_of_the_xr_wins(
+        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # ModelDeployment with nothing placeable composes nothing; Crossplane would call that
+    # ready, the function says it is not.
+    xr = {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelDeployment",
+          "metadata": {"name": "qwen", "namespace": "ml"},
+          "spec": {"replicas": 1, "engines": [{"name": "e", "members": [
+              {"role": "Standalone", "template": {"spec": {"containers": [
+                  {"name": "engine", "image": "vllm/vllm-openai:v0.10.1"}]}}}]}]}}
+    files["xr"].write_text(yaml.safe_dump(xr))
+    comp = REPO / "compositions" / "modeldeployments.yaml"
+    docs = run(capsys, ["render-xr", str(files["xr"]), str(comp)])
+    ready = next(c for c in docs[0]["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"

@@ -320,13 +320,26 @@ def test_a_shared_backend_path_is_one_rule_level_rewrite() -> None:
                                     "port": 80, "weight": 1}]
 
 
-def test_fallback_is_degraded_but_ready() -> None:
+def test_fallback_serves_but_is_not_ready() -> None:
+    # Ready means serving the primary; the fallback answering is its own condition.
     pool = [deployment_endpoint("stable-0", "qwen-stable", ready=False),
             provider_endpoint("together")]
     res = modelservice.compose(service_req(canary_spec(), pool))
     assert backend_refs(res) == [("mep-together", 1)]
     assert condition(res, "Routing")[:2] == ("False", "ServingFromFallback")
-    assert res.composite_ready == "Unspecified"
+    assert condition(res, "Serving")[:2] == ("True", "ServingFromFallback")
+    assert res.composite_ready == "False"
+
+
+def test_a_ready_primary_behind_an_accepted_route_is_ready() -> None:
+    req = service_req(canary_spec())
+    first = modelservice.compose(req)
+    assert first.composite_ready == "False"  # the route is not accepted yet
+    accepted = {"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]}
+    req.observed = {n: {**d.resource, "status": accepted} for n, d in first.desired.items()}
+    res = modelservice.compose(req)
+    assert condition(res, "Serving")[:2] == ("True", "ServingFromPrimary")
+    assert res.composite_ready == "True"
 
 
 def test_nothing_routable_keeps_the_route_pointing_at_a_503_service() -> None:

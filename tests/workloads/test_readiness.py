@@ -21,7 +21,7 @@ def test_everything_ready_marks_every_object_ready() -> None:
     assert {n: d.ready for n, d in res.desired.items()} == dict.fromkeys(res.desired, "True")
     assert condition(res, "WorkloadsReady")[0] == "True"
     assert condition(res, "ExposureReady")[0] == "True"
-    assert res.composite_ready == "Unspecified"
+    assert res.composite_ready == "True"
 
 
 def test_unavailable_workload_is_named_in_workloads_ready() -> None:

@@ -132,14 +132,14 @@ def check(expr: str) -> str | None:
     return _over_budget(compiled.program, COST_LIMIT)
 
 
-def selector_problems(doc: Any, path: str = "") -> list[tuple[str, str]]:
-    """``(field path, problem)`` for every device selector in ``doc`` that the API server would
-    refuse: too long, not compiling, or a worst-case cost above the 1,000,000 limit.
+def selector_problems(doc: Any, path: str = "") -> list[tuple[str, str, str]]:
+    """``(field path, expression, problem)`` for every device selector in ``doc`` that the API
+    server would refuse: too long, not compiling, or a worst-case cost above the 1,000,000 limit.
 
     Selectors are the ``cel`` strings of ``selectors`` lists (ModelDeployment and ModelReplica
     device requests); paths read like ``spec.engines[0].devices[0].selectors[1].cel``.
     """
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     if isinstance(doc, Mapping):
         for key, value in doc.items():
             here = f"{path}.{key}" if path else str(key)
@@ -149,7 +149,7 @@ def selector_problems(doc: Any, path: str = "") -> list[tuple[str, str]]:
                     if isinstance(expr, str):
                         problem = check(expr)
                         if problem is not None:
-                            out.append((f"{here}[{i}].cel", problem))
+                            out.append((f"{here}[{i}].cel", expr, problem))
             else:
                 out.extend(selector_problems(value, here))
     elif isinstance(doc, list):

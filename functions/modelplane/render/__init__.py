@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from modelplane.common.output import to_json, yaml_stream
 from modelplane.contract.api import GROUP
+from modelplane.render import views
 from modelplane.render.engine import Engine, LocalFunctionServer, RenderError
 from modelplane.render.loader import InputError, load
 from modelplane.render.store import Obj, Store, describe, key_of
 from modelplane.render.summary import summarize
 
-__all__ = ["Fleet", "InputError", "RenderError", "render_command", "render_fleet"]
+__all__ = ["Fleet", "InputError", "Progress", "RenderError", "render_command", "render_fleet",
+           "trace_command"]
 
 
 def package_dirs() -> tuple[Path, Path]:
@@ -68,8 +71,35 @@ def _admit(objects: list[tuple[str, Obj]], our_kinds: set[tuple[str, str]]) -> l
     return out
 
 
+class Progress:
+    """Progress on stderr once a render has taken longer than a second (quiet before, so
+    quick renders and tests print nothing): the round, the object count, what still changes."""
+
+    DELAY = 1.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, rnd: int, objects: int, changed: list[str]) -> None:
+        if time.monotonic() - self.start < self.DELAY:
+            return
+        self.shown = True
+        first = changed[0] if changed else ""
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        print(f"render: round {rnd}: {objects} objects, {len(changed)} changed "
+              f"({first}{more})", file=self.stream, flush=True)
+
+    def done(self, rounds: int) -> None:
+        if self.shown:
+            print(f"render: converged after {rounds} rounds in "
+                  f"{time.monotonic() - self.start:.1f}s", file=self.stream, flush=True)
+
+
 def render_fleet(paths: list[Path], max_rounds: int = 30,
-                 extra: list[Path] | None = None) -> Fleet:
+                 extra: list[Path] | None = None,
+                 progress: Progress | None = None) -> Fleet:
     """Load manifests, reconcile to a fixed point, and return the fleet. Raises on bad input."""
     apis, comps = package_dirs()
     base = load([apis, comps], frozenset({GROUP}))
@@ -90,17 +120,22 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
     client = fn.client()
     try:
         engine = Engine(store, xrds, base.compositions + user.compositions, client)
-        rounds = engine.run(max_rounds)
+        rounds = engine.run(max_rounds, progress)
+        if progress is not None:
+            progress.done(rounds)
     finally:
         client.close()
         fn.stop()
     return Fleet(store, engine, rounds)
 
 
-def render_command(paths: list[str], output: str = "summary", max_rounds: int = 30) -> int:
-    """Render a directory of manifests; print it; exit non-zero on input errors or divergence."""
+def render_command(paths: list[str], output: str = "summary", max_rounds: int = 30,
+                   fail_on_unready: bool = False) -> int:
+    """Render a directory of manifests and print it; exit codes as in the CLI's epilog."""
+    from modelplane.render.summary import is_ready, ours
+
     try:
-        fleet = render_fleet([Path(p) for p in paths], max_rounds)
+        fleet = render_fleet([Path(p) for p in paths], max_rounds, progress=Progress())
     except (InputError, RenderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -109,7 +144,39 @@ def render_command(paths: list[str], output: str = "summary", max_rounds: int = 
         text = to_json(fleet.objects())
     elif output == "yaml":
         text = yaml_stream(fleet.objects())
+    elif output == "tree":
+        text = views.tree(fleet)
+    elif output == "html":
+        text = views.page(fleet, f"Modelplane fleet: {', '.join(paths)}")
     else:
         text = summarize(fleet)
     sys.stdout.write(text)
+    unready = [o for o in ours(fleet) if not is_ready(o)]
+    if fail_on_unready and unready:
+        print(f"error: {len(unready)} Modelplane object(s) not Ready: "
+              + ", ".join(f"{o['kind']}/{o['metadata']['name']}" for o in unready[:5])
+              + (" ..." if len(unready) > 5 else ""), file=sys.stderr)
+        return 3
+    return 0
+
+
+def trace_command(paths: list[str], resource: str | None, namespace: str | None,
+                  max_rounds: int = 30) -> int:
+    """Print the tree of each selected XR (every root when none is named)."""
+    try:
+        fleet = render_fleet([Path(p) for p in paths], max_rounds, progress=Progress())
+    except (InputError, RenderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    start = None
+    if resource is not None:
+        start = views.find(fleet, resource, namespace)
+        if not start:
+            print(f"error: no Modelplane object matches {resource!r}"
+                  + (f" in namespace {namespace}" if namespace else ""), file=sys.stderr)
+            return 1
+    elif namespace is not None:
+        start = [o for o in views.roots(fleet)
+                 if (o.get("metadata") or {}).get("namespace") in (namespace, None)]
+    sys.stdout.write(views.tree(fleet, start))
     return 0

@@ -1,10 +1,10 @@
-"""Single-XR mode, argument- and output-compatible with the classic `crossplane render`.
+"""`modelplane render-xr`: one XR, argument- and output-compatible with `crossplane render`.
 
-`modelplane render XR COMPOSITION [--observed-resources F] [--required-resources F]
-[--context-files k=f,...] [--include-function-results] [--include-full-xr]` runs the pipeline
-once (with the requirements loop answered from --required-resources) and prints a YAML stream:
-the XR, then the desired composed resources sorted by composition-resource-name, then (with -x)
-the function results. Nothing is applied, simulated or garbage-collected.
+`modelplane render-xr XR COMPOSITION [FUNCTIONS] [-o OBSERVED] [-e REQUIRED]
+[--context-files k=f] [-r] [-x]` runs the pipeline once (with the requirements loop answered
+from -e) and prints a YAML stream: the XR, then the desired composed resources sorted by
+composition-resource-name, then (with -r) the function results. Nothing is applied, simulated or
+garbage-collected. The flags mean what they mean to `crossplane render`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def _read(path: str | None) -> list[Obj]:
     return out
 
 
-def _context(spec: str | None) -> dict[str, Any]:
+def _context(specs: list[str] | None) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
-    for item in (spec or "").split(","):
+    items = [i for spec in specs or [] for part in spec.split(";") for i in part.split(",")]
+    for item in items:
         if not item.strip():
             continue
         key, _, file = item.partition("=")
@@ -57,14 +58,33 @@ def _context(spec: str | None) -> dict[str, Any]:
     return ctx
 
 
+def _check_functions(comp: Obj, functions_file: str | None) -> None:
+    """Every step must be function-modelplane's, and a given functions file must define it."""
+    from modelplane.validate.command import FUNCTION_NAME
+
+    named = sorted({str((s.get("functionRef") or {}).get("name"))
+                    for s in (comp.get("spec") or {}).get("pipeline") or []})
+    others = [n for n in named if n != FUNCTION_NAME]
+    if others:
+        raise InputError(f"the pipeline calls {', '.join(others)}: render-xr runs only "
+                         f"{FUNCTION_NAME}; use `crossplane render` for other functions")
+    if functions_file is not None:
+        defined = {str((f.get("metadata") or {}).get("name")) for f in _read(functions_file)
+                   if f.get("kind") == "Function"}
+        missing = [n for n in named if n not in defined]
+        if missing:
+            raise InputError(f"{functions_file}: no Function named {', '.join(missing)}")
+
+
 def render_one(args: argparse.Namespace) -> list[Obj]:
-    xrs = _read(args.paths[0])
+    xrs = _read(args.xr)
     comps = _read(args.composition)
     if len(xrs) != 1:
-        raise InputError(f"{args.paths[0]}: expected exactly one XR, found {len(xrs)}")
+        raise InputError(f"{args.xr}: expected exactly one XR, found {len(xrs)}")
     if len(comps) != 1 or comps[0].get("kind") != "Composition":
         raise InputError(f"{args.composition}: expected exactly one Composition")
     xr, comp = xrs[0], comps[0]
+    _check_functions(comp, args.functions)
     xr.setdefault("metadata", {})
     observed = {
         str(((o.get("metadata") or {}).get("annotations") or {}).get(RESOURCE_NAME_ANNOTATION)): o
@@ -83,6 +103,7 @@ def render_one(args: argparse.Namespace) -> list[Obj]:
         desired: dict[str, fnv1.Resource] = {}
         context = _context(args.context_files)
         conditions: list[dict[str, Any]] = []
+        ready_override = fnv1.READY_UNSPECIFIED
         for step in (comp.get("spec") or {}).get("pipeline") or []:
             rsp = engine._run_step(xr, observed, desired_xr, desired, context, step)
             for r in rsp.results:
@@ -94,6 +115,8 @@ def render_one(args: argparse.Namespace) -> list[Obj]:
                 raise RenderError(f"pipeline step {step.get('step')!r} returned a fatal "
                                   f"result: {rsp.results[0].message}")
             desired_xr = server.struct_to_dict(rsp.desired.composite.resource)
+            if rsp.desired.composite.ready != fnv1.READY_UNSPECIFIED:
+                ready_override = rsp.desired.composite.ready
             desired = dict(rsp.desired.resources.items())
             context = server.struct_to_dict(rsp.context) if rsp.HasField("context") else {}
             conditions += [{"type": c.type, "reason": c.reason,
@@ -107,10 +130,15 @@ def render_one(args: argparse.Namespace) -> list[Obj]:
         fn.stop()
 
     unready = sorted(n for n, r in desired.items() if r.ready != fnv1.READY_TRUE)
+    # As Crossplane: the function's word on the XR's readiness wins; else all composed ready.
     ready: dict[str, Any] = {"type": "Ready", "status": "True", "reason": "Available"}
-    if unready:
+    if ready_override == fnv1.READY_TRUE:
+        pass
+    elif unready:
         ready = {"type": "Ready", "status": "False", "reason": "Creating",
                  "message": f"Unready resources: {_fmt_names(unready)}"}
+    elif ready_override == fnv1.READY_FALSE:
+        ready = {"type": "Ready", "status": "False", "reason": "Creating"}
     out_xr: Obj = {"apiVersion": xr.get("apiVersion"), "kind": xr.get("kind"),
                    "metadata": xr["metadata"] if args.include_full_xr else {
                        k: v for k, v in xr["metadata"].items() if k in ("name", "namespace")}}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -161,8 +161,12 @@ class Engine:
         keys = [k for k in self.store.all_keys() if (k[0], k[1]) in self.xr_kinds]
         return sorted(keys, key=lambda k: (order.get(k[1], len(order)), k))
 
-    def run(self, max_rounds: int = 30) -> int:
-        """Reconcile until nothing changes; return the number of rounds taken."""
+    def run(self, max_rounds: int = 30,
+            progress: Callable[[int, int, list[str]], None] | None = None) -> int:
+        """Reconcile until nothing changes; return the number of rounds taken.
+
+        ``progress(round, objects, changed)`` is called after each round that changed something.
+        """
         last_changed: list[str] = []
         for self.round in range(1, max_rounds + 1):
             before = {k: self.store.get(k) for k in self.store.all_keys()}
@@ -176,6 +180,8 @@ class Engine:
             )
             if not last_changed:
                 return self.round
+            if progress is not None:
+                progress(self.round, len(after), last_changed)
         shown = ", ".join(last_changed[:20]) + (" ..." if len(last_changed) > 20 else "")
         raise RenderError(
             f"no fixed point after {max_rounds} rounds; still changing: {shown}"

@@ -74,6 +74,7 @@ def _invalid(req: StepRequest, reason: str, message: str) -> StepResult:
     mark_ready_from_observed(req, res.desired)
     res.condition("Gateway", "False", reason, message)
     res.event("Warning", message, reason)
+    res.composite_ready = "False"
     return res
 
 
@@ -167,4 +168,7 @@ def compose(req: StepRequest) -> StepResult:
             "waiting for Traefik to program the Gateway and publish its address")
         res.condition("Gateway", "False", "AddressPending",
                       f"Gateway {ns}/{names.gateway}: {why}")
+    # Ready: every part is up and the Gateway has an address to publish.
+    everything = all(d.ready == "True" for d in res.desired.values())
+    res.composite_ready = "True" if (address and everything) else "False"
     return res

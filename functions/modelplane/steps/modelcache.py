@@ -286,12 +286,14 @@ def compose(req: StepRequest) -> StepResult:
     if inp is None:
         res.desired = req.keep_observed()
         mark_ready_from_observed(req, res.desired)
+        res.composite_ready = "False"  # an invalid spec is not staged as asked
         return res
     token_ok = _token_state(inp, token_found, namespace, res)
     if clusters is None:
         res.desired = req.keep_observed()
         mark_ready_from_observed(req, res.desired)
         res.condition("Hydrated", "Unknown", "Resolving", "waiting for the InferenceClusters")
+        res.composite_ready = "False"  # unknown is not ready
         return res
 
     selector = req.spec.get("clusterSelector")

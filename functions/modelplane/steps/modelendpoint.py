@@ -186,6 +186,7 @@ def compose(req: StepRequest) -> StepResult:
         msg = f"{exc}; keeping what exists, not routable until fixed"
         res.condition("Routable", "False", "InvalidSpec", msg)
         res.event("Warning", msg, "InvalidSpec")
+        res.composite_ready = "False"
         return res
 
     objs = _proxied(req.name, up) if up.proxied else _direct(req.name, up)
@@ -201,6 +202,7 @@ def compose(req: StepRequest) -> StepResult:
     pending = sorted(n for n, d in res.desired.items() if d.ready != "True")
     ready = not pending and not marked
     res.status["ready"] = ready
+    res.composite_ready = "True" if ready else "False"  # marked out of rotation is not Ready
     how = (f"through proxy Deployment {up.service}" if up.proxied
            else f"directly at {up.host_port}")
     if marked:

@@ -80,6 +80,8 @@ def _keep(req: StepRequest, res: StepResult) -> StepResult:
     for name, d in res.desired.items():
         d.ready = "True" if _route_accepted(req.observed.get(name)) or (
             name != "route" and name in req.observed) else "False"
+    # What is kept may still route, but to a plan this reconcile could not check: not Ready.
+    res.composite_ready = "False"
     return res
 
 
@@ -207,11 +209,18 @@ def compose(req: StepRequest) -> StepResult:
     res.status["excluded"] = [x.status() for x in plan.excluded]
     if plan.mode == "Primary":
         res.condition("Routing", "True", "ServingFromPrimary", plan.message)
+        res.condition("Serving", "True", "ServingFromPrimary", plan.message)
     elif plan.mode == "Fallback":
+        # Answering, but not from what the service is for: Serving says it answers, Ready
+        # (and Routing) say it is not serving its primary.
         res.condition("Routing", "False", "ServingFromFallback", plan.message)
+        res.condition("Serving", "True", "ServingFromFallback", plan.message)
     else:
         res.condition("Routing", "False", "NoRoutableEndpoints", plan.message)
-        res.composite_ready = "False"
+        res.condition("Serving", "False", "NoRoutableEndpoints", plan.message)
+    # Ready: routed to a ready primary through an accepted route at a published address.
+    route_ok = all(d.ready == "True" for d in res.desired.values())
+    res.composite_ready = "True" if (plan.mode == "Primary" and route_ok and base) else "False"
     if base:
         res.condition("Address", "True", "Published", f"serving at {base}/{ns}/{req.name}")
     else:

@@ -99,6 +99,7 @@ def _missing(req: StepRequest, res: StepResult, selector: str, why: str) -> Step
     res.status.update({"labelSelector": selector})
     res.condition("ReplicasScheduled", "Unknown", "PlacementMissing",
                   f"{why}; keeping what exists")
+    res.composite_ready = "False"  # unknown is not ready
     return res
 
 
@@ -127,6 +128,9 @@ def compose(req: StepRequest) -> StepResult:
         res.condition("ReplicasScheduled", "False", decision.blocked.reason,
                       f"{decision.blocked.message}; keeping the {len(observed_replicas)} "
                       f"existing replica(s) and placing nothing new")
+        # Blocked (bad selector, missing cache, inputs not resolved): whatever still runs, the
+        # deployment is not what its spec asks for, so it is not Ready, even at full count.
+        res.composite_ready = "False"
         return res
 
     by_name = {str((o.get("metadata") or {}).get("name")): (n, o)
@@ -211,4 +215,8 @@ def compose(req: StepRequest) -> StepResult:
     else:
         res.condition("ReplicasReady", "False", "NotReady",
                       f"{ready_count}/{desired} replicas Ready")
+    # Ready means serving at the asked scale. Crossplane would derive it from the composed
+    # ModelReplicas, which calls 0 of 1 placed (nothing composed) or 3 of 10 (all 3 Ready) ready.
+    res.composite_ready = "True" if (desired == 0 or ready_count >= desired) and not (
+        decision.shortfall) else "False"
     return res

@@ -152,9 +152,18 @@ def compose(req: StepRequest) -> StepResult:
                             replica.namespace, replica.name)
     if addr is not None:
         res.status["address"] = addr
-    else:
-        res.composite_ready = "False"  # running but unreachable is not ready
+    _set_ready(res)
     return res
+
+
+def _set_ready(res: StepResult) -> None:
+    """Ready when the workloads are available and reachable at an address; never derived.
+
+    Crossplane would call a replica with nothing composed yet (an unresolved cluster) ready.
+    """
+    ok = {c.type: c.status == "True" for c in res.conditions}
+    res.composite_ready = "True" if (ok.get("WorkloadsReady") and ok.get("ExposureReady")
+                                     and res.status.get("address")) else "False"
 
 
 def build(replica: Replica, pc: ProviderConfigRef,
@@ -252,6 +261,7 @@ def _hold(req: StepRequest, res: StepResult, reason: str, message: str,
     res.status["cluster"] = str(req.spec.get("cluster", ""))
     if req.status.get("address"):
         res.status["address"] = req.status["address"]
+    _set_ready(res)
     return res
 
 
