@@ -39,11 +39,19 @@ def version() -> str:
 def _serve(args: argparse.Namespace) -> int:
     from crossplane.function import runtime
 
-    from modelplane import server
+    from modelplane import metrics, server
 
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.debug else logging.INFO
+    if args.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(metrics.JSONFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server.load_steps()
+    if args.metrics_address:
+        metrics.serve_metrics(args.metrics_address)
+        logging.getLogger("modelplane.server").info("metrics on %s/metrics", args.metrics_address)
     tls_dir = args.tls_certs_dir or os.environ.get("TLS_SERVER_CERTS_DIR")
     creds = None if args.insecure else runtime.load_credentials(tls_dir) if tls_dir else None
     if creds is None and not args.insecure:
@@ -99,6 +107,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-certs-dir", default=None,
                    help="directory with tls.crt, tls.key, ca.crt (default $TLS_SERVER_CERTS_DIR)")
     s.add_argument("--debug", action="store_true", help="debug logging")
+    s.add_argument("--metrics-address", metavar="HOST:PORT",
+                   default=os.environ.get("MODELPLANE_METRICS_ADDRESS", ""),
+                   help="serve Prometheus /metrics here (default $MODELPLANE_METRICS_ADDRESS, "
+                        "which the image sets to 0.0.0.0:8080, the port Crossplane's function "
+                        "Deployment names 'metrics'; empty: off)")
+    s.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="text, or one JSON object per line (default %(default)s)")
     s.set_defaults(func=_serve)
 
     r = sub.add_parser(

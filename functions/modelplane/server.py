@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from typing import Any
@@ -23,6 +24,7 @@ from crossplane.function import response as sdk_response
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from google.protobuf import struct_pb2
 
+from modelplane import metrics
 from modelplane.contract.api import INPUT_API_VERSION
 from modelplane.step import STEPS, Desired, Readiness, StepRequest, StepResult
 
@@ -237,9 +239,23 @@ def fill_response(
 
 def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     """Run one pipeline step. Never raises: every failure is a Fatal result."""
+    start = time.perf_counter()
+    seen: dict[str, Any] = {}  # what _run learnt of the request, for the metrics
+    try:
+        return _run(req, seen)
+    finally:
+        metrics.observe(str(seen.get("step", "")), str(seen.get("kind", "")),
+                        seen.get("namespace"), str(seen.get("name", "")),
+                        str(seen.get("outcome", "error")), time.perf_counter() - start,
+                        seen.get("result"))
+
+
+def _run(req: fnv1.RunFunctionRequest, out: dict[str, Any]) -> fnv1.RunFunctionResponse:
     rsp = sdk_response.to(req)
+    out["outcome"] = "fatal"
     try:
         sreq = to_request(req)
+        out.update(step=sreq.step, kind=sreq.kind, namespace=sreq.namespace, name=sreq.name)
         reg = STEPS.get(sreq.step)
         if reg is None:
             known = ", ".join(sorted(STEPS)) or "none"
@@ -256,7 +272,9 @@ def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             return rsp
         result = reg.handler(sreq)
         fill_response(rsp, req, result)
+        out.update(outcome="ok", result=result)
     except Exception as exc:  # the server must keep answering whatever a handler does
+        out["outcome"] = "error"
         log.error("step failed: %s", traceback.format_exc())
         rsp = sdk_response.to(req)
         sdk_response.fatal(rsp, f"internal error in step: {type(exc).__name__}: {exc}")

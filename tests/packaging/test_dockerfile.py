@@ -112,8 +112,9 @@ def test_entrypoint_serves_the_function_with_crossplanes_tls_convention(
     run = stages[1]
     assert json.loads(run.all("ENTRYPOINT")[-1]) == ["modelplane", "serve"]
     assert not run.all("CMD"), "arguments would override Crossplane's TLS/insecure handling"
-    assert run.all("EXPOSE") == ["9443"]
+    assert run.all("EXPOSE") == ["9443 8080"]  # gRPC, and Prometheus /metrics
     assert any("TLS_SERVER_CERTS_DIR=/tls/server" in e for e in run.all("ENV"))
+    assert any("MODELPLANE_METRICS_ADDRESS=0.0.0.0:8080" in e for e in run.all("ENV"))
 
 
 def test_serve_reads_the_tls_dir_from_the_environment() -> None:

@@ -54,7 +54,9 @@ DRA_DRIVER = Chart(
     release="nvidia-dra-driver-gpu",
     name="nvidia-dra-driver-gpu",
     repository="https://helm.ngc.nvidia.com/nvidia",
-    version="25.8.0",
+    # 25.12.0: its README says GPU allocation through DRA is not yet officially supported
+    # (ComputeDomains are); docs/provisioning.md carries that caveat.
+    version="25.12.0",
     namespace="nvidia-dra-driver-gpu",
 )
 LEADER_WORKER_SET = Chart(
@@ -62,7 +64,7 @@ LEADER_WORKER_SET = Chart(
     release="lws",
     name="lws",
     repository="oci://registry.k8s.io/lws/charts",
-    version="0.7.0",
+    version="0.10.0",
     namespace="lws-system",
 )
 GATEWAY = Chart(
@@ -70,7 +72,8 @@ GATEWAY = Chart(
     release="envoy-gateway",
     name="gateway-helm",
     repository="oci://docker.io/envoyproxy",
-    version="v1.5.0",
+    # v1.9 supports Kubernetes 1.33-1.36 (DRA needs 1.34); v1.5 reached end of life 2026-02-13.
+    version="v1.9.0",
     namespace=CLUSTER_GATEWAY_NAMESPACE,
 )
 
