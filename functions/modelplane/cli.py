@@ -35,7 +35,8 @@ def _render(args: argparse.Namespace) -> int:
         return classic_command(args)
     from modelplane.render import render_command
 
-    return render_command(args.paths, args.output, args.max_rounds)
+    return render_command(args.paths, args.output, args.max_rounds,
+                          concurrency=args.concurrency, seed=args.seed)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -71,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
                                             "single-XR mode)")
     r.add_argument("-o", "--output", choices=["summary", "yaml", "json"], default="summary")
     r.add_argument("--max-rounds", type=int, default=30)
+    r.add_argument("--concurrency", type=int, default=1,
+                   help="XRs reconciled at once from one snapshot, none seeing another's writes "
+                        "(Crossplane reconciles concurrently from its cache; default %(default)s)")
+    r.add_argument("--seed", type=int, default=None,
+                   help="shuffle the reconcile and apply order each round with this seed "
+                        "(Crossplane promises no order)")
     r.add_argument("--composition", default=None,
                    help="single-XR mode: the Composition file (positional 2 works too)")
     r.add_argument("--observed-resources", "-r", default=None)

@@ -69,7 +69,8 @@ def _admit(objects: list[tuple[str, Obj]], our_kinds: set[tuple[str, str]]) -> l
 
 
 def render_fleet(paths: list[Path], max_rounds: int = 30,
-                 extra: list[Path] | None = None) -> Fleet:
+                 extra: list[Path] | None = None, concurrency: int = 1,
+                 seed: int | None = None) -> Fleet:
     """Load manifests, reconcile to a fixed point, and return the fleet. Raises on bad input."""
     apis, comps = package_dirs()
     base = load([apis, comps], frozenset({GROUP}))
@@ -89,7 +90,8 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
     fn = LocalFunctionServer()
     client = fn.client()
     try:
-        engine = Engine(store, xrds, base.compositions + user.compositions, client)
+        engine = Engine(store, xrds, base.compositions + user.compositions, client,
+                        concurrency=concurrency, seed=seed)
         rounds = engine.run(max_rounds)
     finally:
         client.close()
@@ -97,10 +99,12 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
     return Fleet(store, engine, rounds)
 
 
-def render_command(paths: list[str], output: str = "summary", max_rounds: int = 30) -> int:
+def render_command(paths: list[str], output: str = "summary", max_rounds: int = 30,
+                   concurrency: int = 1, seed: int | None = None) -> int:
     """Render a directory of manifests; print it; exit non-zero on input errors or divergence."""
     try:
-        fleet = render_fleet([Path(p) for p in paths], max_rounds)
+        fleet = render_fleet([Path(p) for p in paths], max_rounds, concurrency=concurrency,
+                             seed=seed)
     except (InputError, RenderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
