@@ -196,3 +196,22 @@ def test_examples_converge_alike_when_reconciled_concurrently_in_shuffled_order(
                 for c in (o.get("status") or {}).get("conditions") or []
                 if c["type"] == "Synced" and c["status"] != "True"]
     assert unsynced == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dra_admission_closes_the_stale_ledger_race_under_concurrent_reconciles(
+        tmp_path: Path, seed: int) -> None:
+    """Two deployments placed from one snapshot both claim the last node; admission refuses
+    one pod, and the loser explains its shortfall instead of overcommitting the node."""
+    from modelplane.common import conditions
+
+    from tests.placement.test_admission import _race_fleet, assert_no_node_overcommitted
+
+    fleet = render_fleet([_race_fleet(tmp_path)], concurrency=4, seed=seed, max_rounds=60)
+    assert_no_node_overcommitted(fleet)
+    (rep,) = fleet.of_kind("ModelReplica")
+    assert conditions.is_true(rep, "Ready")
+    loser = next(md for md in fleet.of_kind("ModelDeployment")
+                 if md["metadata"]["name"] != rep["spec"]["deployment"])
+    assert loser["status"]["scheduledReplicas"] == 0
+    assert conditions.get(loser, "ReplicasScheduled")["reason"] == "Unschedulable"  # type: ignore[index]

@@ -209,6 +209,9 @@ class Engine:
             # the fleet is at a fixed point only once every order had its turn without change.
             if quiet >= max(1, self.retry_rounds):
                 return self.round
+        if not last_changed:
+            raise RenderError(f"no fixed point after {max_rounds} rounds: failed reconciles were "
+                              f"still being retried in other orders (raise --max-rounds)")
         shown = ", ".join(last_changed[:20]) + (" ..." if len(last_changed) > 20 else "")
         raise RenderError(
             f"no fixed point after {max_rounds} rounds; still changing: {shown}"
