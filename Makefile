@@ -29,7 +29,7 @@ lint: setup
 unit: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
-bench: setup  ## placement and CEL benchmarks (prints tables; never asserts timings)
+bench: setup  ## placement, CEL and response-size benchmarks (prints tables; never asserts)
 	$(BIN)/python bench/run.py
 
 package: setup  ## assemble and check the xpkg directories offline

@@ -26,14 +26,13 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no connection-teardown chatt
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
 from modelplane import cel
 from modelplane import server as fn_server
+from modelplane.contract.metadata import SPREAD_ANNOTATION
 from modelplane.placement import core
+from modelplane.placement.compact_ledger import allocation_summary, summary_usages
 from modelplane.placement.inputs import (
-    SPREAD_ANNOTATION,
-    allocation_summary,
     clusters_from,
     replicas_from,
     request_from,
-    summary_usages,
     usage_from,
 )
 from modelplane.placement.model import Fleet

@@ -68,7 +68,8 @@ def _render(args: argparse.Namespace) -> int:
     from modelplane.render import render_command
 
     return render_command(args.paths, args.output, args.max_rounds,
-                          fail_on_unready=args.fail_on_unready)
+                          fail_on_unready=args.fail_on_unready,
+                          concurrency=args.concurrency, seed=args.seed)
 
 
 def _render_xr(args: argparse.Namespace) -> int:
@@ -134,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
                    help="give up when nothing settles after N rounds (default %(default)s)")
     r.add_argument("--fail-on-unready", action="store_true",
                    help="exit 3 when a Modelplane object is not Ready after convergence (for CI)")
+    r.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="XRs reconciled at once from one snapshot, none seeing another's writes "
+                        "(Crossplane reconciles concurrently from its cache; default %(default)s)")
+    r.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="shuffle the reconcile and apply order each round with this seed "
+                        "(Crossplane promises no order)")
     r.set_defaults(func=_render)
 
     x = sub.add_parser(

@@ -33,6 +33,8 @@ log = logging.getLogger("modelplane.server")
 # gRPC servers refuse messages over 4 MiB by default. Crossplane ships every required resource
 # in full on each call, so a large fleet's ledger can exceed that. We raise the limit to 64 MiB
 # explicitly (and the placement step asks for the whole ledger only when it has work to do).
+# Responses are another matter: Crossplane's client keeps the 4 MiB default for what it
+# receives, so a response must stay under it whatever we allow here (render enforces it).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -224,8 +226,9 @@ def fill_response(
         if sel.match_name is not None:
             pb.match_name = sel.match_name
         else:
-            # Always set the match oneof: an empty label set selects every object of the kind,
-            # and Crossplane rejects a selector that names no match at all.
+            # Always set the match oneof: an empty label set is how to select every object of
+            # the kind. (Crossplane v2.3 lists everything for a selector with no match set
+            # too, but saying so explicitly keeps the request meaning one thing.)
             pb.match_labels.SetInParent()
             pb.match_labels.labels.update(dict(sel.match_labels or ()))
         if sel.namespace is not None:

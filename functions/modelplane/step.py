@@ -132,14 +132,58 @@ class StepRequest:
         return kept
 
 
+# Label and annotation prefixes other parties own on our composed objects: Crossplane sets its
+# own (the external name is the one we compose), users set render's fault injection and
+# Crossplane's pause, kubectl its bookkeeping.
+_FOREIGN_PREFIXES = ("crossplane.io/", "kubectl.kubernetes.io/", "render.modelplane.ai/")
+_OURS = ("crossplane.io/external-name",)
+# Crossplane's field manager for composed resources (one per XR: ".../<hash>").
+_COMPOSED_MANAGER = "apiextensions.crossplane.io/composed/"
+
+
+def _owned_keys(managed: Any, field: str) -> set[str] | None:
+    """Keys of metadata.<field> that Crossplane's composed-resource manager owns, from the
+    object's managedFields (FieldsV1); None when the object carries no managedFields."""
+    if not isinstance(managed, list) or not managed:
+        return None
+    keys: set[str] = set()
+    for entry in managed:
+        if not isinstance(entry, dict) or not str(entry.get("manager", "")).startswith(
+                _COMPOSED_MANAGER):
+            continue
+        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get(f"f:{field}") or {}
+        keys |= {k[2:] for k in fields if k.startswith("f:")}
+    return keys
+
+
 def as_desired(observed: Resource) -> Resource:
-    """Strip status and server-owned metadata from an observed object."""
+    """An observed object as our intent again: only the fields we own.
+
+    Crossplane server-side applies desired state as our full intent, so echoing a field makes
+    us its owner and fights whoever set it. Dropped: status, server-owned metadata, finalizers,
+    a nested XR's ``spec.crossplane`` (its own reconciler's resourceRefs and revision), and
+    labels/annotations others set (by managedFields when the object has them, else by prefix).
+    """
     obj = copy.deepcopy(observed)
     obj.pop("status", None)
     meta = obj.get("metadata")
     if isinstance(meta, dict):
-        for key in _SERVER_METADATA:
+        managed = meta.get("managedFields")
+        for key in (*_SERVER_METADATA, "finalizers"):
             meta.pop(key, None)
+        for field_ in ("labels", "annotations"):
+            values = meta.get(field_)
+            if not isinstance(values, dict):
+                continue
+            owned = _owned_keys(managed, field_)
+            meta[field_] = {k: v for k, v in values.items()
+                            if (k in owned if owned is not None
+                                else k in _OURS or not k.startswith(_FOREIGN_PREFIXES))}
+            if not meta[field_]:
+                del meta[field_]
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.pop("crossplane", None)
     return obj
 
 

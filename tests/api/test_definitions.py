@@ -177,3 +177,11 @@ def test_registry_serves_every_kind_once() -> None:
     assert registry.kinds() == sorted(("modelplane.ai/v1alpha1", k) for k in EXPECTED)
     assert registry.xrd_for("modelplane.ai/v1alpha1", "ModelDeployment") is not None
     assert registry.xrd_for("modelplane.ai/v1", "ModelDeployment") is None
+
+
+@pytest.mark.parametrize("path", XRD_FILES, ids=lambda p: p.parent.name)
+def test_no_printer_column_is_a_list_wildcard(path: Path) -> None:
+    """kubectl prints only the first match of a printer column's JSONPath: a `[*]` column
+    would show one pool or device of many as if it were all of them."""
+    columns = _load(path)["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert [c["name"] for c in columns if "[*]" in c["jsonPath"]] == []

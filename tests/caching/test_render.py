@@ -136,8 +136,11 @@ def test_every_pod_of_the_replica_mounts_the_cache_read_only(fleet: Any) -> None
         replicas = _replicas_using(fleet, cache)
         assert replicas, "no ModelReplica references the ModelCache"
         for r in replicas:
+            # Controlled by the replica (the composite label names the root XR, as Crossplane
+            # sets it: the ModelDeployment).
             pods = [p for o in fleet.of_kind("Object")
-                    if (o["metadata"].get("labels") or {}).get(OWNER) == r["metadata"]["name"]
+                    if any(ref.get("uid") == r["metadata"]["uid"]
+                           for ref in o["metadata"].get("ownerReferences") or [])
                     for p in _pod_specs(_manifest(o))]
             assert pods, f"ModelReplica {r['metadata']['name']} composes no pods"
             for pod in pods:

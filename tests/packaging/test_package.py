@@ -89,7 +89,7 @@ def test_meta_file_validates_against_the_upstream_meta_crd(meta: str) -> None:
 def test_configuration_requires_crossplane_2_3_and_depends_on_function_and_providers() -> None:
     meta = _yaml(REPO / "package" / "configuration" / "crossplane.yaml")
     assert meta["metadata"]["name"] == "modelplane"
-    assert meta["spec"]["crossplane"]["version"] == ">=v2.3.0"
+    assert meta["spec"]["crossplane"]["version"] == ">=v2.3.0-0"
     deps = meta["spec"]["dependsOn"]
     by_repo = {d["package"].rsplit("/", 1)[-1]: d for d in deps}
     assert by_repo["function-modelplane"]["kind"] == "Function"
@@ -140,7 +140,7 @@ def test_lint_rejects_meta_file_that_breaks_the_meta_schema(
         built: tuple[Path, list[package.Problem]], tmp_path: Path) -> None:
     conf = _copy_configuration(built, tmp_path)
     meta = _yaml(conf / "crossplane.yaml")
-    meta["spec"]["crossplane"] = {"versions": ">=v2.3.0"}  # typo: required `version` missing
+    meta["spec"]["crossplane"] = {"versions": ">=v2.3.0-0"}  # typo: required `version` missing
     (conf / "crossplane.yaml").write_text(yaml.safe_dump(meta))
     messages = [str(p) for p in package.check_configuration(conf, CRDS)]
     assert any("crossplane.yaml" in m and "version" in m for m in messages), messages

@@ -83,9 +83,9 @@ def rendered() -> tuple[tuple[Fleet, ...], frozenset[tuple[str, str]]]:
     asked: set[tuple[str, str]] = set()
     original = Engine._resolve
 
-    def recording(self: Engine, sel: Any, xr: dict[str, Any]) -> list[dict[str, Any]]:
+    def recording(self: Engine, sel: Any, view: Any) -> list[dict[str, Any]]:
         asked.add((sel.api_version, sel.kind))
-        return original(self, sel, xr)
+        return original(self, sel, view)
 
     Engine._resolve = recording  # type: ignore[method-assign]
     try:

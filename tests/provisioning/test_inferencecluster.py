@@ -50,8 +50,9 @@ def test_cluster_becomes_ready_and_publishes_the_scheduler_contract(source: str)
     res, _ = converge(cluster(source), one_class(source))
     assert res.composite_ready == "True"
     assert res.status["providerConfigRef"] == {
-        "kubernetes": {"kind": "ClusterProviderConfig", "name": "c1"},
-        "helm": {"kind": "ClusterProviderConfig", "name": "c1"}}
+        # A reserved prefix: never a ProviderConfig the platform team owns (e.g. "default").
+        "kubernetes": {"kind": "ClusterProviderConfig", "name": "modelplane-cluster-c1"},
+        "helm": {"kind": "ClusterProviderConfig", "name": "modelplane-cluster-c1"}}
     assert res.status["gateway"] == {"address": "34.1.2.3"}
     [pool] = res.status["pools"]
     assert pool["name"] == "gpu" and pool["ready"] is True

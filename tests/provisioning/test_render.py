@@ -63,7 +63,7 @@ def test_quickstart_cluster_becomes_ready_and_publishes_its_pool() -> None:
     assert pool["nodeCeiling"] == 2 and pool["ready"] is True
     assert pool["devices"][0]["driver"] == "gpu.nvidia.com"
     assert status["gateway"]["address"]
-    assert status["providerConfigRef"]["kubernetes"]["name"] == "starter"
+    assert status["providerConfigRef"]["kubernetes"]["name"] == "modelplane-cluster-starter"
     assert status["storageClassName"] == "standard-rwx"
 
 

@@ -47,9 +47,25 @@ SEED_GATEWAY = xr("InferenceGateway", "default",
 
 
 def gateway_req(observed_: dict[str, Any] | None = None,
-                spec: dict[str, Any] | None = None) -> StepRequest:
+                spec: dict[str, Any] | None = None, namespace: bool = True) -> StepRequest:
+    """A gateway reconcile; its namespace already exists unless ``namespace=False``."""
     comp = xr("InferenceGateway", "default", spec) if spec else SEED_GATEWAY
-    return StepRequest("compose-gateway", {}, comp, observed=observed_ or {})
+    seen = {"namespace": {"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": "modelplane-gateway-default"}}} if namespace else {}
+    return StepRequest("compose-gateway", {}, comp, observed={**seen, **(observed_ or {})})
+
+
+def test_objects_in_the_gateway_namespace_wait_for_it_so_no_pass_fails_on_order() -> None:
+    res = inferencegateway.compose(gateway_req(namespace=False))
+    assert sorted(res.desired) == ["gateway-class", "namespace", "provider-config"]
+    assert res.desired["namespace"].resource["metadata"]["name"] == "modelplane-gateway-default"
+
+
+def test_the_gateway_never_owns_modelplane_system_where_users_keep_kubeconfigs() -> None:
+    res = inferencegateway.compose(gateway_req())
+    assert all(d.resource["metadata"].get("namespace") != "modelplane-system"
+               and d.resource["metadata"]["name"] != "modelplane-system"
+               for d in res.desired.values())
 
 
 def test_gateway_composes_traefik_gatewayclass_and_gateway_that_conform() -> None:
@@ -58,7 +74,7 @@ def test_gateway_composes_traefik_gatewayclass_and_gateway_that_conform() -> Non
                                    "release"]
     conformant(res)
     release = res.desired["release"].resource
-    assert release["metadata"]["namespace"] == "modelplane-system"
+    assert release["metadata"]["namespace"] == "modelplane-gateway-default"
     assert release["spec"]["forProvider"]["chart"] == {
         "repository": "https://traefik.github.io/charts", "name": "traefik",
         "version": "40.2.0"}
@@ -94,7 +110,7 @@ def test_user_values_are_merged_over_the_defaults() -> None:
 def test_gateway_is_not_ready_and_has_no_address_until_programmed() -> None:
     res = inferencegateway.compose(gateway_req())
     assert "address" not in res.status
-    assert all(d.ready == "False" for d in res.desired.values())
+    assert all(d.ready == "False" for n, d in res.desired.items() if n != "namespace")
     assert condition(res, "Gateway")[:2] == ("False", "AddressPending")
 
 
@@ -134,7 +150,9 @@ def test_bad_gateway_input_keeps_what_exists_and_names_the_field(spec: dict[str,
 
 def test_a_second_gateway_gets_its_own_namespace_and_names() -> None:
     other = xr("InferenceGateway", "eu", {"backend": "Traefik", "traefik": {"version": "40.2.0"}})
-    res = inferencegateway.compose(StepRequest("compose-gateway", {}, other))
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "modelplane-gateway-eu"}}
+    res = inferencegateway.compose(StepRequest("compose-gateway", {}, other,
+                                               observed={"namespace": ns}))
     assert res.desired["namespace"].resource["metadata"]["name"] == "modelplane-gateway-eu"
     assert res.desired["gateway"].resource["metadata"]["namespace"] == "modelplane-gateway-eu"
 
@@ -293,7 +311,8 @@ def test_service_route_carries_the_90_10_canary_and_conforms() -> None:
     assert route["metadata"]["name"] == "msvc-qwen"
     assert route["spec"]["parentRefs"] == [{
         "group": "gateway.networking.k8s.io", "kind": "Gateway",
-        "namespace": "modelplane-system", "name": "modelplane-default", "sectionName": "http"}]
+        "namespace": "modelplane-gateway-default", "name": "modelplane-default",
+        "sectionName": "http"}]
     assert route["spec"]["rules"][0]["matches"] == [
         {"path": {"type": "PathPrefix", "value": "/ml-team/qwen"}}]
     assert res.status["address"] == "http://34.9.9.9/ml-team/qwen"

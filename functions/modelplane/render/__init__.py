@@ -99,7 +99,8 @@ class Progress:
 
 def render_fleet(paths: list[Path], max_rounds: int = 30,
                  extra: list[Path] | None = None,
-                 progress: Progress | None = None) -> Fleet:
+                 progress: Progress | None = None, concurrency: int = 1,
+                 seed: int | None = None) -> Fleet:
     """Load manifests, reconcile to a fixed point, and return the fleet. Raises on bad input."""
     apis, comps = package_dirs()
     base = load([apis, comps], frozenset({GROUP}))
@@ -119,7 +120,8 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
     fn = LocalFunctionServer()
     client = fn.client()
     try:
-        engine = Engine(store, xrds, base.compositions + user.compositions, client)
+        engine = Engine(store, xrds, base.compositions + user.compositions, client,
+                        concurrency=concurrency, seed=seed)
         rounds = engine.run(max_rounds, progress)
         if progress is not None:
             progress.done(rounds)
@@ -130,12 +132,14 @@ def render_fleet(paths: list[Path], max_rounds: int = 30,
 
 
 def render_command(paths: list[str], output: str = "summary", max_rounds: int = 30,
-                   fail_on_unready: bool = False) -> int:
+                   fail_on_unready: bool = False, concurrency: int = 1,
+                   seed: int | None = None) -> int:
     """Render a directory of manifests and print it; exit codes as in the CLI's epilog."""
     from modelplane.render.summary import is_ready, ours
 
     try:
-        fleet = render_fleet([Path(p) for p in paths], max_rounds, progress=Progress())
+        fleet = render_fleet([Path(p) for p in paths], max_rounds, progress=Progress(),
+                             concurrency=concurrency, seed=seed)
     except (InputError, RenderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

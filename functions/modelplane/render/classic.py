@@ -105,7 +105,7 @@ def render_one(args: argparse.Namespace) -> list[Obj]:
         conditions: list[dict[str, Any]] = []
         ready_override = fnv1.READY_UNSPECIFIED
         for step in (comp.get("spec") or {}).get("pipeline") or []:
-            rsp = engine._run_step(xr, observed, desired_xr, desired, context, step)
+            rsp = engine._run_step(xr, observed, desired_xr, desired, context, step, store)
             for r in rsp.results:
                 results.append({"apiVersion": "render.crossplane.io/v1beta1", "kind": "Result",
                                 "step": step.get("step"), "severity": _SEVERITY.get(r.severity,

@@ -59,6 +59,12 @@ class Store:
         self._objs[key] = copy.deepcopy(obj)
         return True
 
+    def copy(self) -> Store:
+        """A snapshot: later writes to either store do not show in the other."""
+        out = Store()
+        out._objs = copy.deepcopy(self._objs)
+        return out
+
     def delete(self, key: Key) -> bool:
         return self._objs.pop(key, None) is not None
 

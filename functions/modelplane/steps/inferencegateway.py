@@ -3,7 +3,9 @@
 Composes, on the control plane itself (Crossplane applies these directly, except Traefik which
 provider-helm installs):
 
-- the gateway's Namespace (``modelplane-system`` for the gateway named ``default``),
+- the gateway's Namespace (``modelplane-gateway-<name>``: a reserved prefix, never a namespace
+  users own); the objects inside it are composed once it exists, because Crossplane applies in
+  no particular order and a create in a missing namespace fails the whole pass,
 - a provider-helm ClusterProviderConfig with ``InjectedIdentity`` credentials (provider-helm's
   own service account on the control plane; the platform grants it rights to install Traefik),
 - a Release of the Traefik chart at ``spec.traefik.version`` with the Gateway API provider on,
@@ -72,6 +74,10 @@ def gateway_address(gateway: dict[str, Any] | None) -> str | None:
 def _invalid(req: StepRequest, reason: str, message: str) -> StepResult:
     res = StepResult(desired=req.keep_observed())
     mark_ready_from_observed(req, res.desired)
+    # Status is Crossplane's full intent: the kept Gateway still serves at its address, and
+    # ModelServices build their URLs from it.
+    if req.status.get("address"):
+        res.status["address"] = req.status["address"]
     res.condition("Gateway", "False", reason, message)
     res.event("Warning", message, reason)
     res.composite_ready = "False"
@@ -147,6 +153,12 @@ def compose(req: StepRequest) -> StepResult:
         },
     })
 
+    # Objects in the namespace wait for it: applying them first would fail every pass until the
+    # Namespace happened to be applied first. What already exists is always kept.
+    if "namespace" not in req.observed:
+        for rname in ("release", "gateway"):
+            if rname not in req.observed:
+                del res.desired[rname]
     observed_gateway = req.observed.get("gateway")
     for rname in ("namespace", "provider-config"):
         # Neither reports readiness: existing is all they do.
@@ -154,9 +166,11 @@ def compose(req: StepRequest) -> StepResult:
     res.desired["gateway-class"].ready = (
         "True" if conditions.is_true(req.observed.get("gateway-class"), "Accepted") else "False")
     programmed = conditions.is_true(observed_gateway, "Programmed")
-    res.desired["gateway"].ready = "True" if programmed else "False"
-    res.desired["release"].ready = (  # provider-helm's Ready: the chart is deployed
-        "True" if conditions.is_true(req.observed.get("release")) else "False")
+    if "gateway" in res.desired:
+        res.desired["gateway"].ready = "True" if programmed else "False"
+    if "release" in res.desired:
+        res.desired["release"].ready = (  # provider-helm's Ready: the chart is deployed
+            "True" if conditions.is_true(req.observed.get("release")) else "False")
 
     address = gateway_address(observed_gateway) if programmed else None
     if address:

@@ -77,6 +77,11 @@ def spec_problem(spec: dict[str, Any]) -> str | None:
 
 def _keep(req: StepRequest, res: StepResult) -> StepResult:
     res.desired = req.keep_observed()
+    # Status is Crossplane's full intent: the kept route still serves, so what describes it
+    # (the URL clients use, its backends) is written again rather than dropped.
+    for field in ("address", "backends", "excluded"):
+        if field in req.status:
+            res.status[field] = req.status[field]
     for name, d in res.desired.items():
         d.ready = "True" if _route_accepted(req.observed.get(name)) or (
             name != "route" and name in req.observed) else "False"

@@ -14,6 +14,7 @@ replicas left to protect).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -314,7 +315,8 @@ def cloud_provider_config(name: str, source: str, spec: Mapping[str, Any],
     if source == "GKE":
         body["projectID"] = str(path(spec, "cluster", "gke").get("project", ""))
     return {"apiVersion": CLOUD_PROVIDER_CONFIG[source], "kind": "ClusterProviderConfig",
-            "metadata": {"name": dns_label(name, source.lower()),
+            # Reserved prefix: never the name of a ProviderConfig the platform team owns.
+            "metadata": {"name": dns_label("modelplane-cluster", name, source.lower()),
                          "labels": {CLUSTER_LABEL: name}},
             "spec": body}
 
@@ -374,11 +376,20 @@ def _report(res: StepResult, type_: str, desired: Mapping[str, Desired], names: 
     return True
 
 
+_CARRIED_STATUS = ("providerConfigRef", "gateway", "storageClassName", "pools")
+
+
 def _halt(req: StepRequest, res: StepResult, desired: dict[str, Desired], problem: str,
           spec_pools: set[str]) -> StepResult:
     """Unusable spec: compose nothing new, keep everything observed, say why."""
     _keep_unless_asked(req, desired, spec_pools, CLOUD_PC in desired, None)
     _mark_ready(req, desired)
+    # Crossplane applies the pipeline's status as its full intent: what is not written now is
+    # dropped. The kept cluster still serves, so what consumers read from status (replicas
+    # reach it through providerConfigRef and gateway, placement reads pools) is written again.
+    for field in _CARRIED_STATUS:
+        if field in req.status:
+            res.status[field] = copy.deepcopy(req.status[field])
     res.desired = dict(sorted(desired.items()))
     res.condition("ClusterReady", "False", "InvalidSpec", problem)
     res.composite_ready = "False"

@@ -33,10 +33,17 @@ USAGE = "protection.crossplane.io/v1beta1"
 _READINESS = {"Gateway": "AllTrue"}
 
 
+def provider_config_name(ctx: Ctx) -> str:
+    """The ClusterProviderConfigs reaching this cluster: under the reserved prefix
+    ``modelplane-cluster-``, so a cluster named ``default`` never takes over (and on deletion
+    deletes) the ``default`` ProviderConfigs a platform team owns."""
+    return dns_label("modelplane-cluster", ctx.name)
+
+
 def provider_config_refs(ctx: Ctx) -> dict[str, dict[str, str]]:
     """What the cluster publishes as status.providerConfigRef."""
-    return {"kubernetes": {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name},
-            "helm": {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name}}
+    return {"kubernetes": {"kind": PROVIDER_CONFIG_KIND, "name": provider_config_name(ctx)},
+            "helm": {"kind": PROVIDER_CONFIG_KIND, "name": provider_config_name(ctx)}}
 
 
 def _provider_config(ctx: Ctx, api_version: str, infra: Infra) -> Resource:
@@ -46,7 +53,7 @@ def _provider_config(ctx: Ctx, api_version: str, infra: Infra) -> Resource:
     if infra.identity:
         spec["identity"] = dict(infra.identity)
     return {"apiVersion": api_version, "kind": PROVIDER_CONFIG_KIND,
-            "metadata": {"name": ctx.name, "labels": {CLUSTER_LABEL: ctx.name}},
+            "metadata": {"name": provider_config_name(ctx), "labels": {CLUSTER_LABEL: ctx.name}},
             "spec": spec}
 
 
@@ -102,8 +109,8 @@ def compose(ctx: Ctx, infra: Infra, infra_resources: Mapping[str, Resource]
         "provider-config-kubernetes": _provider_config(ctx, KUBERNETES_PROVIDER_API, infra),
         "provider-config-helm": _provider_config(ctx, HELM_PC, infra),
     }
-    pc = ProviderConfigRef(PROVIDER_CONFIG_KIND, ctx.name)
-    helm_pc = {"kind": PROVIDER_CONFIG_KIND, "name": ctx.name}
+    pc = ProviderConfigRef(PROVIDER_CONFIG_KIND, provider_config_name(ctx))
+    helm_pc = {"kind": PROVIDER_CONFIG_KIND, "name": provider_config_name(ctx)}
     for chart in charts.charts(ctx.spec.get("stack")):
         out[f"release-{chart.component}"] = {
             "apiVersion": "helm.m.crossplane.io/v1beta1", "kind": "Release",

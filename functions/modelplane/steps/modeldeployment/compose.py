@@ -7,6 +7,7 @@ Without a usable decision it keeps everything that exists.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from modelplane.common import conditions
@@ -94,8 +95,16 @@ def _url(address: str) -> str:
     return address if address.startswith(("http://", "https://")) else f"http://{address}"
 
 
+_CARRIED_STATUS = ("replicas", "desiredReplicas", "scheduledReplicas", "readyReplicas",
+                   "placements", "unschedulable")
+
+
 def _missing(req: StepRequest, res: StepResult, selector: str, why: str) -> StepResult:
     res.desired = req.keep_observed()
+    # Status is applied as the pipeline's full intent (what is not written is dropped): the
+    # replicas are kept, so the counts and placements describing them are written again.
+    res.status.update({k: copy.deepcopy(v) for k, v in req.status.items()
+                       if k in _CARRIED_STATUS})
     res.status.update({"labelSelector": selector})
     res.condition("ReplicasScheduled", "Unknown", "PlacementMissing",
                   f"{why}; keeping what exists")

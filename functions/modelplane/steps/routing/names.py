@@ -33,10 +33,10 @@ def gateway_names(inference_gateway: str) -> GatewayNames:
     One set per InferenceGateway, so two gateways never fight over a shared object.
     """
     return GatewayNames(
-        # The gateway called "default" (the usual single one) lives in modelplane-system; any
-        # other gets its own namespace, so gateways never share a composed Namespace.
-        namespace=(CONTROL_PLANE_GATEWAY_NAMESPACE if inference_gateway == "default"
-                   else dns_label("modelplane-gateway", inference_gateway)),
+        # Every gateway owns a namespace under the reserved prefix `modelplane-gateway-`, so
+        # gateways never share one and none takes over (and, on deletion, deletes) a namespace
+        # users own -- such as modelplane-system, where kubeconfig Secrets live.
+        namespace=dns_label("modelplane-gateway", inference_gateway),
         gateway=dns_label("modelplane", inference_gateway),
         gateway_class=dns_label("modelplane", inference_gateway),
         # The chart names its objects after the release when the release name contains
