@@ -259,11 +259,13 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
         annotations = _d(meta.get("annotations"))
         ordinal = _int(annotations.get(ORDINAL_ANNOTATION), -1)
         workloads = conditions.get(obj, "WorkloadsReady") or {}
+        ready_cond = conditions.get(obj, "Ready")
         not_admitted = (str(workloads.get("message") or "pods cannot be scheduled")
                         if workloads.get("status") == "False"
                         and workloads.get("reason") == context.UNSCHEDULABLE_REASON else "")
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
                     assignments, ready=conditions.is_true(obj, "Ready"),
+                    ready_unknown=ready_cond is None or ready_cond.get("status") == "Unknown",
                     spread=str(annotations.get(SPREAD_ANNOTATION) or ""),
                     not_admitted=not_admitted)
         (out if ordinal >= 0 else loose).append(r)

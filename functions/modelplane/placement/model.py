@@ -199,6 +199,9 @@ class Replica:
     assignments: tuple[Assignment, ...]
     ready: bool = False
     new: bool = False
+    # Its readiness is not known (no Ready condition: status lost or not yet written). It may
+    # be serving, so scale-down counts it with the Ready ones (unknown is not false).
+    ready_unknown: bool = False
     # Why an existing replica no longer fits where it runs (it is replaced make-before-break).
     invalid: str | None = None
     # The spread record it carries (annotation modelplane.ai/spread-domains), "" when none.

@@ -136,7 +136,12 @@ def compose(req: StepRequest) -> StepResult:
         rname = REPLICA_PREFIX + placed.name
         seen = by_name.get(placed.name)
         if placed.invalid and seen is not None:
-            res.desired[rname] = Desired(as_desired(seen[1]))  # keep as is until replaced
+            kept = as_desired(seen[1])  # keep as is until replaced, in its (maybe new) slot
+            meta = kept.get("metadata") if isinstance(kept.get("metadata"), dict) else {}
+            ann = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            kept["metadata"] = {**meta, "annotations": {**ann, ORDINAL_ANNOTATION:
+                                                        str(placed.ordinal)}}
+            res.desired[rname] = Desired(kept)
         else:
             res.desired[rname] = Desired({
                 "apiVersion": API_VERSION, "kind": MODEL_REPLICA,
