@@ -220,13 +220,60 @@ def test_unresolved_classes_keep_everything_and_compose_nothing_new() -> None:
     assert condition(res, "ClassesResolved").status == "Unknown"
 
 
-def test_pool_removed_from_spec_is_deleted() -> None:
+def test_pool_removed_from_spec_is_deleted_once_no_replica_runs_on_it() -> None:
     xr = cluster("GKE")
     _, observed = converge(xr, one_class("GKE"))
     xr["spec"]["nodePools"] = []
     res = inferencecluster.compose(request(xr, one_class("GKE"), None, observed))
     assert "nodepool-gpu" not in res.desired
     assert "cluster" in res.desired
+    assert condition(res, "NodePoolsDrained").status == "True"
+
+
+def _replica_on(pool: str, name: str = "r0") -> Resource:
+    return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {"deployment": "m", "cluster": "c1", "engines": [{"name": "e", "members": [
+                {"role": "Standalone", "pool": pool,
+                 "devices": [{"name": "gpu", "count": 1}]}]}]}}
+
+
+@pytest.mark.parametrize("source", ["GKE", "EKS", "AKS"])
+@pytest.mark.parametrize("edit", ["removed", "renamed"])
+def test_a_pool_removed_or_renamed_drains_before_its_cloud_pool_goes(source: str,
+                                                                     edit: str) -> None:
+    xr = cluster(source)
+    replicas = [_replica_on("gpu")]
+    healthy, observed = converge(xr, one_class(source), replicas)
+    xr = {**xr, "status": healthy.status}
+    if edit == "removed":
+        xr["spec"]["nodePools"] = []
+    else:
+        xr["spec"]["nodePools"] = [{**xr["spec"]["nodePools"][0], "name": "gpu-b"}]
+    res = inferencecluster.compose(request(xr, one_class(source), replicas, observed))
+    # The cloud pool stays while the replica runs there, and placement sees it draining.
+    assert "nodepool-gpu" in res.desired
+    entry = next(p for p in res.status["pools"] if p["name"] == "gpu")
+    assert entry["draining"] is True and entry["allocated"][0]["owner"] == "team/m"
+    drained = condition(res, "NodePoolsDrained")
+    assert (drained.status, drained.reason) == ("False", "HostsReplicas")
+    assert "pool gpu: held by 1 ModelReplica(s) (team/r0)" in drained.message
+    assert "nothing to provision" not in condition(res, "NodePoolsReady").message
+    assert "draining pool(s) removed from spec.nodePools: gpu" in condition(
+        res, "NodePoolsReady").message
+    if edit == "renamed":
+        assert "nodepool-gpu-b" in res.desired
+    # Replicas unknown (first call of the loop): still held.
+    first = inferencecluster.compose(request(xr, one_class(source), observed=observed,
+                                             resolve=False))
+    assert "nodepool-gpu" in first.desired
+    # The replica moved elsewhere: the pool is let go.
+    moved = [_replica_on("gpu-b")] if edit == "renamed" else []
+    after = inferencecluster.compose(request({**xr, "status": res.status}, one_class(source),
+                                             moved, observed))
+    assert "nodepool-gpu" not in after.desired
+    assert all(p["name"] != "gpu" for p in after.status["pools"])
+    assert condition(after, "NodePoolsDrained").status == "True"
 
 
 @pytest.mark.parametrize(("mutate", "message"), [

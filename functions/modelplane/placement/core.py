@@ -109,6 +109,9 @@ def validity(request: Request, replica: Replica, clusters: dict[str, Cluster],
         if pool is None:
             return (f"pool {next(iter(by_engine[engine.name].values()))} no longer exists on "
                     f"cluster {c.name}"), None, replica
+        if pool.draining:
+            return (f"pool {pool.name} on cluster {c.name} is draining (removed from its "
+                    f"spec.nodePools; kept until no replica runs on it)"), None, replica
         if pool.problem:
             # Cannot judge the replica (e.g. its class vanished): keep it and place nothing new.
             return None, ("ClassMissing", f"cluster {c.name} pool {pool.name}: "
@@ -209,7 +212,7 @@ def scale_down(slots: dict[int, list[Replica]], target: int) -> list[str]:
     high = sorted((o for o in slots if o >= target), reverse=True)
     if not high:
         return removed
-    moving = sorted((o for o in high if any(serving(r) for r in slots[o])))
+    moving = sorted(o for o in high if any(serving(r) for r in slots[o]))
     for o in high:
         if o not in moving:
             removed.extend(r.name for r in slots.pop(o))

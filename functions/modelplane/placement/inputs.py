@@ -109,7 +109,7 @@ def _published_pool(p: Mapping[str, Any], cache: PoolCache | None) -> Pool:
     """
     devices = p.get("devices")
     head = (str(p.get("name", "")), str(p.get("className", "")), p.get("nodeCeiling"),
-            str(p.get("costPerNodeHour")), bool(p.get("ready", True)))
+            str(p.get("costPerNodeHour")), bool(p.get("ready", True)), p.get("draining") is True)
     # Two-level key: repr() is several times cheaper than canonical JSON and hits whenever the
     # entries were serialised alike (the usual case); a miss falls back to the canonical form,
     # so equal pools written in another key order still share one Pool.
@@ -127,7 +127,7 @@ def _published_pool(p: Mapping[str, Any], cache: PoolCache | None) -> Pool:
     pool = Pool(name=head[0], class_name=head[1],
                 node_ceiling=max(_int(p.get("nodeCeiling"), 0), 0),
                 devices=tuple(_shape(d) for d in class_devices({"spec": {"devices": devices}})),
-                cost=_cost(p.get("costPerNodeHour")), ready=head[4])
+                cost=_cost(p.get("costPerNodeHour")), ready=head[4], draining=head[5])
     if cache is not None:
         cache[key] = cache[quick] = pool
     return pool

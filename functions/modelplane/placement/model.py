@@ -44,6 +44,9 @@ class Pool:
     devices: tuple[DeviceShape, ...]
     cost: Decimal | None = None
     ready: bool = True
+    # Removed from the cluster's spec.nodePools but kept while replicas run on it
+    # (status.pools[].draining): takes nothing new, and the replicas on it move.
+    draining: bool = False
     # Set when the pool cannot be evaluated (e.g. its InferenceClass is missing).
     problem: str | None = None
 

@@ -121,7 +121,8 @@ def compose(req: StepRequest) -> StepResult:
         desired[PROTECT] = Desired(protection(name, replicas))
 
     spec_pools = {str(p.get("name")) for p in raw_pools}
-    _keep_unless_asked(req, desired, spec_pools, bool(credentials), replicas)
+    drains = draining_pools(req, spec_pools, replicas)
+    _keep_unless_asked(req, desired, spec_pools | set(drains), bool(credentials), replicas)
     _mark_ready(req, desired)
 
     # -- status ------------------------------------------------------------------------------
@@ -140,13 +141,17 @@ def compose(req: StepRequest) -> StepResult:
         res.status["storageClassName"] = storage
     res.status["pools"] = pool_status(req, raw_pools, pools, infra, desired, stack_ready,
                                       source == "Existing", replicas)
+    res.status["pools"] += draining_status(req, drains, desired, stack_ready,
+                                           source == "Existing", replicas)
 
     # -- conditions --------------------------------------------------------------------------
     infra_ready = _report(res, "ClusterReady", desired, sorted(infra.resources),
                           "Existing" if source == "Existing" else "Available")
     pool_names = sorted(n for n in desired if n.startswith("nodepool-"))
     pools_ready = _report(res, "NodePoolsReady", desired, pool_names,
-                          "Existing" if source == "Existing" else "Available")
+                          "Existing" if source == "Existing" else "Available",
+                          note=drain_note(drains))
+    report_drains(res, drains)
     if not stack_names:
         res.condition("StackReady", "False", "WaitingForCluster",
                       "the serving stack is installed once the cluster's kubeconfig exists")
@@ -280,6 +285,93 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
     return out
 
 
+# -- drain: pools removed from spec.nodePools ---------------------------------------------------
+#
+# A pool removed (or renamed: the list is keyed by name) is drained make-before-break, like a
+# tainted cluster: while any of our ModelReplicas runs on it, its cloud node pool stays in the
+# desired state (that is the guard: Crossplane deletes only what a function stops returning),
+# and its status.pools entry stays with ``draining: true``, which placement reads as "takes
+# nothing new, and the replicas on it must move". Once none runs there (the ModelReplicas that
+# the ClusterUsage already requires say so), the pool is let go and deleted.
+
+#: Hosts of a draining pool ("namespace/name" of each ModelReplica), or None when the
+#: ModelReplicas are not known yet (the pool is held: unknown is not "empty").
+Drains = dict[str, list[str] | None]
+
+
+def _replica_pools(obj: Mapping[str, Any]) -> set[str]:
+    """The pools a ModelReplica's members are pinned to (spec.engines[].members[].pool)."""
+    out: set[str] = set()
+    for e in sequence(path(obj, "spec").get("engines")):
+        for m in sequence(e.get("members") if isinstance(e, Mapping) else None):
+            if isinstance(m, Mapping) and m.get("pool"):
+                out.add(str(m["pool"]))
+    return out
+
+
+def draining_pools(req: StepRequest, spec_pools: set[str],
+                   replicas: list[Resource] | None) -> Drains:
+    """Pools gone from spec.nodePools (observed node pool, or last published) still in use."""
+    gone = {n.removeprefix("nodepool-") for n in req.observed if n.startswith("nodepool-")}
+    gone |= {str(p.get("name")) for p in sequence(req.status.get("pools"))
+             if isinstance(p, Mapping) and p.get("name")}
+    gone -= spec_pools
+    out: Drains = {}
+    for pool in sorted(gone):
+        if replicas is None:
+            out[pool] = None
+            continue
+        hosts = sorted(f"{path(r, 'metadata').get('namespace')}/{path(r, 'metadata').get('name')}"
+                       for r in replicas if pool in _replica_pools(r))
+        if hosts:
+            out[pool] = hosts
+    return out
+
+
+def draining_status(req: StepRequest, drains: Drains, desired: Mapping[str, Desired],
+                    stack_ready: bool, is_existing: bool,
+                    replicas: list[Resource] | None) -> list[dict[str, Any]]:
+    """status.pools entries of draining pools: the last published one, marked draining."""
+    previous = {str(p.get("name")): p for p in sequence(req.status.get("pools"))
+                if isinstance(p, Mapping)}
+    summary = allocation_summary(replicas) if replicas is not None else None
+    out: list[dict[str, Any]] = []
+    for pool in sorted(drains):
+        entry = dict(previous.get(pool) or {"name": pool, "nodeCeiling": 0, "devices": []})
+        entry["draining"] = True
+        rname = pool_resource_name(pool)
+        entry["ready"] = stack_ready if is_existing else (
+            rname in desired and desired[rname].ready == "True")
+        if summary is not None:
+            entry["allocated"] = summary.get(pool, [])
+        out.append(entry)
+    return out
+
+
+def drain_note(drains: Drains) -> str:
+    return (f"; draining pool(s) removed from spec.nodePools: {', '.join(sorted(drains))}"
+            if drains else "")
+
+
+def report_drains(res: StepResult, drains: Drains) -> None:
+    """Condition NodePoolsDrained: which removed pools are held, and by which replicas."""
+    if not drains:
+        res.condition("NodePoolsDrained", "True", "NothingToDrain",
+                      "no pool removed from spec.nodePools hosts a ModelReplica")
+        return
+    parts = []
+    for pool, hosts in sorted(drains.items()):
+        if hosts is None:
+            parts.append(f"pool {pool}: held until the ModelReplicas on this cluster are known")
+        else:
+            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5
+                                            else "")
+            parts.append(f"pool {pool}: held by {len(hosts)} ModelReplica(s) ({shown})")
+    res.condition("NodePoolsDrained", "False", "HostsReplicas",
+                  "removed from spec.nodePools but kept until its replicas have moved "
+                  "(make-before-break): " + "; ".join(parts))
+
+
 # -- pieces -------------------------------------------------------------------------------------
 
 def cloud_provider_config(name: str, source: str, spec: Mapping[str, Any],
@@ -341,21 +433,24 @@ def _mark_ready(req: StepRequest, desired: dict[str, Desired]) -> None:
 
 
 def _report(res: StepResult, type_: str, desired: Mapping[str, Desired], names: list[str],
-            reason: str) -> bool:
+            reason: str, note: str = "") -> bool:
     """Set a readiness condition over the named resources; True when all are ready."""
     waiting = [n for n in names if n in desired and desired[n].ready != "True"]
     if waiting:
-        res.condition(type_, "False", "Creating", f"not ready yet: {', '.join(waiting)}")
+        res.condition(type_, "False", "Creating", f"not ready yet: {', '.join(waiting)}{note}")
         return False
-    res.condition(type_, "True", reason, f"{len(names)} resource(s) ready" if names else
-                  "nothing to provision")
+    res.condition(type_, "True", reason, (f"{len(names)} resource(s) ready" if names else
+                                          "nothing to provision" if not note else
+                                          "nothing provisioned from spec.nodePools") + note)
     return True
 
 
 def _halt(req: StepRequest, res: StepResult, desired: dict[str, Desired], problem: str,
           spec_pools: set[str]) -> StepResult:
     """Unusable spec: compose nothing new, keep everything observed, say why."""
-    _keep_unless_asked(req, desired, spec_pools, CLOUD_PC in desired, None)
+    # Which replicas run on a removed pool is not looked at here: every node pool is held.
+    held = {n.removeprefix("nodepool-") for n in req.observed if n.startswith("nodepool-")}
+    _keep_unless_asked(req, desired, spec_pools | held, CLOUD_PC in desired, None)
     _mark_ready(req, desired)
     res.desired = dict(sorted(desired.items()))
     res.condition("ClusterReady", "False", "InvalidSpec", problem)

@@ -137,8 +137,8 @@ def compose(req: StepRequest) -> StepResult:
         seen = by_name.get(placed.name)
         if placed.invalid and seen is not None:
             kept = as_desired(seen[1])  # keep as is until replaced, in its (maybe new) slot
-            meta = kept.get("metadata") if isinstance(kept.get("metadata"), dict) else {}
-            ann = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            meta: dict[str, Any] = dict(kept.get("metadata") or {})
+            ann: dict[str, Any] = dict(meta.get("annotations") or {})
             kept["metadata"] = {**meta, "annotations": {**ann, ORDINAL_ANNOTATION:
                                                         str(placed.ordinal)}}
             res.desired[rname] = Desired(kept)

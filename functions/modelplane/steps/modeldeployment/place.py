@@ -27,6 +27,7 @@ from modelplane.contract.api import (
     INFERENCE_CLUSTER,
     MODEL_CACHE,
     MODEL_DEPLOYMENT,
+    MODEL_ENDPOINT,
     MODEL_REPLICA,
 )
 from modelplane.placement import core
@@ -77,10 +78,35 @@ def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Clu
                       f"spec.placement.failoverWindow ({window})", "ClusterNotReady")
 
 
+def _serving_means_routed(req: StepRequest, own: list[Replica]) -> None:
+    """A Ready replica serves once its composed ModelEndpoint is routable (status.ready).
+
+    Make-before-break waits for the replacement to *serve*, not just to be Ready: until its
+    endpoint reports ready, no route carries traffic to it, so removing the replica it
+    replaces would leave the service without a backend. Only positive evidence counts: an
+    endpoint not composed yet, or without status, does not make a replica serving. Such a
+    replica is of unknown readiness when its endpoint's status is missing (lost status), which
+    scale-down counts as serving (unknown is not false).
+    """
+    endpoints = {str(path(o, "metadata").get("name")): o for o in req.observed.values()
+                 if o.get("kind") == MODEL_ENDPOINT}
+    for r in own:
+        if not r.ready:
+            continue
+        ep = endpoints.get(r.name)
+        status = ep.get("status") if ep is not None else None
+        routed = isinstance(status, dict) and status.get("ready") is True
+        if not routed:
+            r.ready = False
+            r.ready_unknown = ep is not None and not (isinstance(status, dict)
+                                                      and "ready" in status)
+
+
 @step("place", kinds=[MODEL_DEPLOYMENT])
 def place(req: StepRequest) -> StepResult:
     res = StepResult(desired=dict(req.desired))
     own = replicas_from(o for o in req.observed.values() if o.get("kind") == MODEL_REPLICA)
+    _serving_means_routed(req, own)
     desired = request_from(req.composite).replicas
 
     # Phase 1: classes and the clusters our replicas run on.

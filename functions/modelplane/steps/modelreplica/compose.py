@@ -108,7 +108,9 @@ def compose(req: StepRequest) -> StepResult:
     if unknown:
         # Composing would re-point running pods at a node pool that does not exist (they
         # would go Pending): keep the workloads as they are until the spec or cluster is fixed.
-        return _hold(req, res, "PoolNotFound", "; ".join(unknown))
+        held = _hold(req, res, "PoolNotFound", "; ".join(unknown))
+        held.composite_ready = "False"  # its nodes are gone or going: it is not serving
+        return held
     ready = conditions.get(cluster, "Ready")
     if ready is not None and ready.get("status") != "True":
         # Workloads are kept and still composed (a NotReady control plane does not stop pods
