@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from modelplane.placement.core import place
-from modelplane.placement.inputs import cluster_from
+from modelplane.placement.inputs import cluster_from, request_from
 from modelplane.placement.model import Fleet
 
-from tests.placement.fleet import cluster, deployment, feed_back, fleet, klass, request
+from tests.placement.fleet import NOW, cluster, deployment, feed_back, fleet, klass, request
 
 L4 = klass("l4", gpus=1)
 
@@ -63,3 +63,17 @@ def test_a_drained_pool_with_nowhere_else_to_go_keeps_its_replica() -> None:
     d = place(req, drain(f, "a", "old"), own)
     assert d.removed == [] and [r.name for r in d.replicas] == [own[0].name]
     assert d.shortfall == 1
+
+
+def test_a_replica_outside_its_cache_footprint_moves_make_before_break() -> None:
+    # The cache's copy on "a" is no longer selected (held for this replica): it moves to "b".
+    f = fleet([cluster("a", [("p", "l4", 4)]), cluster("b", [("p", "l4", 4)])], [L4])
+    md = deployment(replicas=1)
+    first = place(request_from(md, NOW, frozenset({"a"})), Fleet(f.clusters, []), [])
+    assert [r.cluster for r in first.replicas] == ["a"]
+    req = request_from(md, NOW, frozenset({"b"}))
+    f, own = feed_back(f, req, first.replicas)
+    d = place(req, f, own)
+    old = next(r for r in d.replicas if not r.new)
+    assert "no longer holds a copy of spec.modelCacheRef" in (old.invalid or "")
+    assert [r.cluster for r in d.replicas if r.new] == ["b"] and d.removed == []

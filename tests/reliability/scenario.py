@@ -16,6 +16,7 @@ from typing import Any
 
 from modelplane.common.output import to_json
 from modelplane.contract.api import GROUP
+from modelplane.placement.inputs import readiness_unknown
 from modelplane.render import Fleet, _admit, package_dirs
 from modelplane.render.engine import Engine, LocalFunctionServer
 from modelplane.render.loader import load
@@ -67,7 +68,9 @@ class Snapshot:
     node_pools: set[tuple[str, str]] = field(default_factory=set)
     # (cluster, pool) each Ready replica runs on
     replica_homes: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    cache_pvcs: set[str] = field(default_factory=set)  # composed PVC Object names
+    cache_pvcs: set[tuple[str, str]] = field(default_factory=set)  # (ns/cache, cluster)
+    # Ready replica -> the (ns/cache, cluster) copy it mounts
+    mounts: dict[str, tuple[str, str]] = field(default_factory=dict)
     routing: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (status, reason)
     targets: dict[str, int] = field(default_factory=dict)  # deployment -> spec.replicas
 
@@ -77,19 +80,26 @@ def snapshot(objs: list[Obj]) -> Snapshot:
     for o in objs:
         kind, meta = o.get("kind"), o.get("metadata") or {}
         labels = meta.get("labels") or {}
-        if kind == "ModelReplica" and ready(o):
+        if kind == "ModelReplica" and (ready(o) or readiness_unknown(o)):
+            # Ready, or of unknown readiness (its workloads report no status): serving as far
+            # as anyone can tell.
             dep = f"{meta.get('namespace')}/{(o.get('spec') or {}).get('deployment')}"
             s.ready_replicas.setdefault(dep, set()).add(meta["name"])
             cluster = str((o.get("spec") or {}).get("cluster"))
             s.replica_homes[meta["name"]] = {(cluster, p) for p in replica_pools(o)}
+            ref = (o.get("spec") or {}).get("modelCacheRef") or {}
+            if ref.get("name"):
+                s.mounts[meta["name"]] = (f"{meta.get('namespace')}/{ref['name']}", cluster)
         elif kind in NODE_POOL_KINDS:
             cluster = str(labels.get("modelplane.ai/cluster", ""))
             owner = labels.get("crossplane.io/composite", "")
             s.node_pools.add((cluster or owner, str(
                 (meta.get("annotations") or {}).get("crossplane.io/composition-resource-name",
                                                    "")).removeprefix("nodepool-")))
-        elif kind == "Object" and _remote_kind(o) == "PersistentVolumeClaim":
-            s.cache_pvcs.add(meta["name"])
+        elif kind == "Object" and _remote_kind(o) == "PersistentVolumeClaim" and \
+                labels.get("modelplane.ai/cache"):
+            s.cache_pvcs.add((f"{meta.get('namespace')}/{labels['modelplane.ai/cache']}",
+                              str(labels.get("modelplane.ai/cluster"))))
         elif kind == "ModelDeployment":
             s.targets[f"{meta.get('namespace')}/{meta['name']}"] = int(
                 (o.get("spec") or {}).get("replicas", 1))
@@ -156,6 +166,9 @@ def nothing_serving_lost(first: Snapshot, now: Snapshot, _round: int) -> list[st
         for home in homes:
             if home in first.node_pools and home not in now.node_pools:
                 problems.append(f"node pool {home} deleted under Ready replica {name}")
+    for name, copy_ in now.mounts.items():
+        if copy_ in first.cache_pvcs and copy_ not in now.cache_pvcs:
+            problems.append(f"cache copy {copy_} deleted under Ready replica {name}")
     for svc, (status, _reason) in first.routing.items():
         if status == "True" and now.routing.get(svc, ("", ""))[0] != "True":
             problems.append(f"ModelService {svc} routing {now.routing.get(svc)}")

@@ -63,13 +63,66 @@ def replicas(deployment: str, n: int) -> Edit:
     return edit
 
 
+def twin_cluster(source: str, name: str, labels: dict[str, str]) -> Edit:
+    """A second InferenceCluster like ``source`` (spec only), with other labels."""
+    def edit(objs: list[Obj]) -> None:
+        ic = find(objs, "InferenceCluster", source)
+        objs.append({"apiVersion": ic["apiVersion"], "kind": ic["kind"],
+                     "metadata": {"name": name, "labels": labels},
+                     "spec": copy.deepcopy(ic["spec"])})
+    return edit
+
+
+def both(*edits: Edit) -> Edit:
+    def edit(objs: list[Obj]) -> None:
+        for e in edits:
+            e(objs)
+    return edit
+
+
+def cache_selector(labels: dict[str, str]) -> Edit:
+    def edit(objs: list[Obj]) -> None:
+        find(objs, "ModelCache")["spec"]["clusterSelector"] = {"matchLabels": labels}
+    return edit
+
+
+def relabel(cluster: str, labels: dict[str, str]) -> Edit:
+    def edit(objs: list[Obj]) -> None:
+        find(objs, "InferenceCluster", cluster)["metadata"]["labels"] = labels
+    return edit
+
+
+def strip_status(every: int = 1) -> Edit:
+    """Every ``every``-th object loses its status (a backup restored without status)."""
+    def edit(objs: list[Obj]) -> None:
+        for i, o in enumerate(objs):
+            if i % every == 0:
+                o.pop("status", None)
+    return edit
+
+
 def composed_keys(objs: list[Obj]) -> set[tuple[str, str, str]]:
     return {(str(o.get("kind")), str(o["metadata"].get("namespace", "")), o["metadata"]["name"])
             for o in objs if (o.get("metadata") or {}).get("ownerReferences")}
 
 
+# What moving a replica off a cluster removes: the replica, its endpoint and their objects,
+# and the ClusterUsage that protected the cluster while it hosted the replica.
+MOVE = {"ModelReplica", "ModelEndpoint", "Object", "Service", "EndpointSlice", "ClusterUsage"}
+EAST, CENTRAL = {"modelplane.ai/region": "us-east"}, {"modelplane.ai/region": "us-central"}
+FLEETS = ["quickstart", "multi-cloud", "canary-fallback", "multi-node"]
+
 # (fleet, case, edit, kinds the edit may delete once their replacement serves)
 CASES: list[tuple[str, str, Edit, set[str]]] = [
+    ("multi-node", "cache selector narrowed (to a new cluster)",
+     both(twin_cluster("h100-central", "h100-east", EAST), cache_selector(EAST)), MOVE),
+    ("multi-node", "cache selector narrowed (to nothing)", cache_selector({"x": "none"}),
+     set()),
+    ("multi-node", "cluster relabelled out of the cache's selector",
+     both(twin_cluster("h100-central", "h100-central-2", CENTRAL),
+          relabel("h100-central", EAST)), MOVE),
+    *[(f, "all status stripped", strip_status(), set()) for f in FLEETS],
+    *[(f, "status of half the objects stripped", strip_status(2), set()) for f in FLEETS],
     ("quickstart", "pool renamed", rename("starter", "gpu-l4"),
      {"NodePool", "ModelReplica", "ModelEndpoint", "Object", "Service", "EndpointSlice"}),
     ("quickstart", "pool removed (nodePools emptied)", remove_pools("starter"), set()),
@@ -118,3 +171,15 @@ def test_an_emptied_cluster_holds_its_pool_and_says_by_whom(fleets: dict[str, Fl
     assert [p["name"] for p in ic["status"]["pools"] if p.get("draining")] == ["gpu-l4"]
     md = find(last, "ModelDeployment", "qwen-demo")
     assert "draining" in condition(md, "ReplicasScheduled")["message"]
+
+
+def test_a_copy_no_longer_selected_is_held_for_its_reader(fleets: dict[str, Fleet]) -> None:
+    objs = converged(fleets["multi-node"])
+    cache_selector({"x": "none"})(objs)
+    *_, last = Scenario(objs).rounds()
+    held = condition(find(last, "ModelCache"), "CopiesHeld")
+    assert held["status"] == "True" and "h100-central (mounted by ModelReplica llama-405b-" \
+        in held["message"]
+    md = find(last, "ModelDeployment")
+    assert "no longer holds a copy of spec.modelCacheRef" in condition(
+        md, "ReplicasScheduled")["message"]

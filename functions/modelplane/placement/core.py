@@ -94,6 +94,9 @@ def validity(request: Request, replica: Replica, clusters: dict[str, Cluster],
     why = selectors.explain_mismatch(request.cluster_selector, c.labels)
     if why:
         return f"cluster {c.name} no longer matches spec.clusterSelector: {why}", None, replica
+    if request.footprint is not None and c.name not in request.footprint:
+        return (f"cluster {c.name} no longer holds a copy of spec.modelCacheRef (the copy "
+                f"there is held until this replica has moved)"), None, replica
     by_engine: dict[str, dict[str, str]] = {}
     for a in replica.assignments:
         by_engine.setdefault(a.engine, {})[a.member] = a.pool

@@ -246,6 +246,25 @@ def usage_from(obj: Mapping[str, Any]) -> Usage:
                  str(spec.get("cluster", "")), tuple(pods))
 
 
+def readiness_unknown(obj: Mapping[str, Any] | None) -> bool:
+    """Whether a ModelReplica's readiness is unknown rather than false.
+
+    Unknown: no Ready condition, Ready=Unknown, or Ready=False while its workloads or
+    exposure report Unknown (the composed objects exist but report no status, e.g. after a
+    restore) and neither reports False. Unknown is not false: such a replica may be serving.
+    """
+    if not obj:
+        return False
+    ready = conditions.get(obj, "Ready")
+    if ready is None or ready.get("status") == "Unknown":
+        return True
+    if ready.get("status") == "True":
+        return False
+    parts = [(conditions.get(obj, t) or {}).get("status")
+             for t in ("WorkloadsReady", "ExposureReady")]
+    return "Unknown" in parts and "False" not in parts
+
+
 def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
     """This deployment's own ModelReplicas, each in its slot (ordinal)."""
     out: list[Replica] = []
@@ -259,13 +278,12 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
         annotations = _d(meta.get("annotations"))
         ordinal = _int(annotations.get(ORDINAL_ANNOTATION), -1)
         workloads = conditions.get(obj, "WorkloadsReady") or {}
-        ready_cond = conditions.get(obj, "Ready")
         not_admitted = (str(workloads.get("message") or "pods cannot be scheduled")
                         if workloads.get("status") == "False"
                         and workloads.get("reason") == context.UNSCHEDULABLE_REASON else "")
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
                     assignments, ready=conditions.is_true(obj, "Ready"),
-                    ready_unknown=ready_cond is None or ready_cond.get("status") == "Unknown",
+                    ready_unknown=readiness_unknown(obj),
                     spread=str(annotations.get(SPREAD_ANNOTATION) or ""),
                     not_admitted=not_admitted)
         (out if ordinal >= 0 else loose).append(r)

@@ -19,6 +19,7 @@ from modelplane.contract.metadata import (
     PREFIX,
     SPREAD_ANNOTATION,
 )
+from modelplane.placement.inputs import readiness_unknown
 from modelplane.step import (
     Desired,
     StepRequest,
@@ -158,7 +159,12 @@ def compose(req: StepRequest) -> StepResult:
             placements.append({"replica": placed.name, "cluster": placed.cluster,
                                "pools": [{"engine": m.engine, "member": m.member,
                                           "pool": m.pool} for m in placed.members]})
-        if is_ready and address:
+        endpoint_name = ENDPOINT_PREFIX + placed.name
+        if not is_ready and readiness_unknown(obs) and endpoint_name in req.observed:
+            # Unknown is not false: a replica whose status is missing (a restore, a
+            # migration) may well be serving; its endpoint stays until there is evidence.
+            res.desired[endpoint_name] = Desired(as_desired(req.observed[endpoint_name]))
+        elif is_ready and address:
             labels = {DEPLOYMENT_LABEL: req.name, CLUSTER_LABEL: placed.cluster,
                       **(decision.cluster_labels.get(placed.cluster) or {})}
             res.desired[ENDPOINT_PREFIX + placed.name] = Desired({

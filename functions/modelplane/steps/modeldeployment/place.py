@@ -78,6 +78,13 @@ def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Clu
                       f"spec.placement.failoverWindow ({window})", "ClusterNotReady")
 
 
+def _cache_missing(req: StepRequest, own: list[Replica], desired: int, ref: str) -> Decision:
+    return Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
+                    blocked=Blocked("ModelCacheMissing",
+                                    f"spec.modelCacheRef.name {ref!r}: no ModelCache of that "
+                                    f"name in namespace {req.namespace}"))
+
+
 def _serving_means_routed(req: StepRequest, own: list[Replica]) -> None:
     """A Ready replica serves once its composed ModelEndpoint is routable (status.ready).
 
@@ -120,13 +127,26 @@ def place(req: StepRequest) -> StepResult:
             missing.append(f"InferenceCluster {name}")
         else:
             own_objs.extend(got)
-    if missing or classes is None:
+    # The referenced ModelCache (one object) is read in phase 1 too: a replica on a cluster
+    # that left the cache's footprint must move, and its copy there is held until it has.
+    cache_ref = path(req.spec, "modelCacheRef").get("name")
+    cache: list[dict[str, Any]] | None = []
+    if cache_ref:
+        cache = require(req, res, "cache", Selector(API_VERSION, MODEL_CACHE,
+                                                    match_name=str(cache_ref),
+                                                    namespace=req.namespace))
+        if cache is None:
+            missing.append(f"ModelCache {cache_ref}")
+    if missing or classes is None or cache is None:
         return _waiting(res, own, desired, ", ".join(missing))
 
     now = now_from(req.context)
-    request = request_from(req.composite, now)
-    matcher = PoolMatcher()
     own_clusters = clusters_from(own_objs, classes)
+    if cache_ref and not cache:
+        return _decide(res, _cache_missing(req, own, desired, str(cache_ref)), own_clusters)
+    request = request_from(req.composite, now, footprint_from(cache[0], own_clusters.values())
+                           if cache else None)
+    matcher = PoolMatcher()
     _report_hosting(res, own, own_clusters, request.failover_window)
     steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
     if steady is not None:
@@ -138,23 +158,9 @@ def place(req: StepRequest) -> StepResult:
     # shipped; otherwise every ModelReplica is required.
     all_clusters = require(req, res, "clusters",
                            Selector.labels(API_VERSION, INFERENCE_CLUSTER, {}))
-    cache_ref = path(req.spec, "modelCacheRef").get("name")
-    cache: list[dict[str, Any]] | None = []
-    if cache_ref:
-        cache = require(req, res, "cache", Selector(API_VERSION, MODEL_CACHE,
-                                                    match_name=str(cache_ref),
-                                                    namespace=req.namespace))
-    if all_clusters is None or cache is None:
-        waiting = [w for w, v in (("InferenceClusters", all_clusters),
-                                  (f"ModelCache {cache_ref}", cache)) if v is None]
-        return _waiting(res, own, desired, ", ".join(waiting))
+    if all_clusters is None:
+        return _waiting(res, own, desired, "InferenceClusters")
     fleet_clusters = clusters_from(all_clusters, classes)
-    if cache_ref and not cache:
-        d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
-                     blocked=Blocked("ModelCacheMissing",
-                                     f"spec.modelCacheRef.name {cache_ref!r}: no ModelCache of "
-                                     f"that name in namespace {req.namespace}"))
-        return _decide(res, d, fleet_clusters)
     if cache_ref:
         request = request_from(req.composite, now,
                                footprint_from(cache[0], fleet_clusters.values()))
