@@ -317,3 +317,24 @@ def test_output_is_deterministic() -> None:
     b, _ = converge(cluster("EKS"), one_class("EKS"))
     assert [(n, d.resource) for n, d in a.desired.items()] == [
         (n, d.resource) for n, d in b.desired.items()]
+
+
+@pytest.mark.parametrize("ceiling", [1, 0])
+def test_a_ceiling_below_what_runs_is_reported(ceiling: int) -> None:
+    xr = cluster("GKE", pools=[{"name": "gpu", "className": CLASS_FOR["GKE"][0],
+                                "minNodeCount": 0, "maxNodeCount": 4}])
+    gpus = {d["name"]: d.get("count", 1) for d in one_class("GKE")[0]["spec"]["devices"]}
+    name, per_node = next(iter(gpus.items()))
+    replicas = [_replica_on("gpu", f"r{i}") for i in range(2)]
+    for r in replicas:
+        r["spec"]["engines"][0]["members"][0]["devices"] = [{"name": name, "count": per_node}]
+    healthy, observed = converge(xr, one_class("GKE"), replicas)
+    assert condition(healthy, "PoolCapacity").status == "True"
+    xr = {**xr, "status": healthy.status}
+    xr["spec"]["nodePools"][0]["maxNodeCount"] = ceiling
+    res = inferencecluster.compose(request(xr, one_class("GKE"), replicas, observed))
+    c = condition(res, "PoolCapacity")
+    assert (c.status, c.reason) == ("False", "CeilingBelowAllocation")
+    assert f"pool gpu: nodeCeiling {ceiling} but its replicas need 2 node(s)" in c.message
+    assert f"{2 - ceiling} pod(s) do not fit" in c.message and "team/r0, team/r1" in c.message
+    assert "nodepool-gpu" in res.desired  # nothing is removed because of it

@@ -183,3 +183,38 @@ def test_a_copy_no_longer_selected_is_held_for_its_reader(fleets: dict[str, Flee
     md = find(last, "ModelDeployment")
     assert "no longer holds a copy of spec.modelCacheRef" in condition(
         md, "ReplicasScheduled")["message"]
+
+
+def shrink(cluster: str, pool: str, ceiling: int) -> Edit:
+    def edit(objs: list[Obj]) -> None:
+        for p in pools_of(objs, cluster):
+            if p["name"] == pool:
+                p["maxNodeCount"] = ceiling
+                p["minNodeCount"] = min(int(p.get("minNodeCount", 0)), ceiling)
+                if "nodeCount" in p:
+                    p["nodeCount"] = min(int(p["nodeCount"]), ceiling)
+    return edit
+
+
+SHRINK_CASES = [("quickstart", "starter", "gpu-l4", 0), ("multi-cloud", "gke-us", "l4", 0),
+                ("multi-cloud", "eks-eu", "h100", 1)]
+
+
+@pytest.mark.parametrize(("fleet_name", "cluster", "pool", "ceiling"), SHRINK_CASES,
+                         ids=[f"{f}:{c}/{p}->{n}" for f, c, p, n in SHRINK_CASES])
+def test_a_ceiling_shrunk_below_what_runs_is_reported_and_deletes_nothing_else(
+        fleets: dict[str, Fleet], fleet_name: str, cluster: str, pool: str,
+        ceiling: int) -> None:
+    # The spec asks for fewer nodes than run: the capacity goes (the cloud removes nodes), so
+    # Ready replicas may drop; what must hold is that it is reported, and that nothing but the
+    # replicas that lost their nodes (re-placed where there is room) is deleted.
+    objs = converged(fleets[fleet_name])
+    before = composed_keys(objs)
+    shrink(cluster, pool, ceiling)(objs)
+    rounds = list(Scenario(objs).rounds())
+    capacity = condition(find(rounds[0], "InferenceCluster", cluster), "PoolCapacity")
+    assert capacity["status"] == "False" and f"pool {pool}: nodeCeiling {ceiling}" in \
+        capacity["message"]
+    for now in rounds:
+        gone = {k for k in before - composed_keys(now) if k[0] not in MOVE}
+        assert gone == set()

@@ -15,6 +15,7 @@ replicas left to protect).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from modelplane.common.conditions import is_true
@@ -24,6 +25,8 @@ from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUS
 from modelplane.contract.inferenceclass import problems as class_problems
 from modelplane.contract.inferenceclass import resolve_devices
 from modelplane.placement.compact_ledger import allocation_summary
+from modelplane.placement.inputs import cluster_from, usage_from
+from modelplane.placement.ledger import PoolLedger
 from modelplane.step import (
     Desired,
     Resource,
@@ -152,6 +155,7 @@ def compose(req: StepRequest) -> StepResult:
                           "Existing" if source == "Existing" else "Available",
                           note=drain_note(drains))
     report_drains(res, drains)
+    report_capacity(res, name, res.status["pools"], replicas)
     if not stack_names:
         res.condition("StackReady", "False", "WaitingForCluster",
                       "the serving stack is installed once the cluster's kubeconfig exists")
@@ -370,6 +374,49 @@ def report_drains(res: StepResult, drains: Drains) -> None:
     res.condition("NodePoolsDrained", "False", "HostsReplicas",
                   "removed from spec.nodePools but kept until its replicas have moved "
                   "(make-before-break): " + "; ".join(parts))
+
+
+# -- capacity below what runs -------------------------------------------------------------------
+
+def report_capacity(res: StepResult, cluster: str, pools: list[dict[str, Any]],
+                    replicas: list[Resource] | None) -> None:
+    """Condition PoolCapacity: a pool whose nodeCeiling is below what its replicas need.
+
+    The need is the placement ledger's replay of the pods the hosted ModelReplicas claim
+    (first-fit decreasing, whole pods per node). Nothing is evicted here: which pods lose
+    their node is the cloud's node removal; those replicas then report Unschedulable and are
+    re-placed make-before-break (docs/placement.md, *Capacity below what runs*).
+    """
+    if replicas is None:
+        return  # unknown: say nothing rather than "fits"
+    model = cluster_from({"metadata": {"name": cluster}, "status": {"pools": pools}}, {})
+    usages = [usage_from(r) for r in replicas]
+    short: list[str] = []
+    for pool in model.pools:
+        within, unbounded = PoolLedger(pool), PoolLedger(replace(pool, node_ceiling=10**6))
+        hosts: set[str] = set()
+        for u in usages:
+            for group in u.pods:
+                if group.pool == pool.name:
+                    owner = (u.namespace, u.name)
+                    within.add(owner, group.demand, group.pods)
+                    unbounded.add(owner, group.demand, group.pods)
+                    hosts.add(f"{u.namespace}/{u.name}")
+        within.used_nodes()  # replays the packing, which sets overflow
+        if within.overflow == 0:
+            continue
+        shown = ", ".join(sorted(hosts)[:5]) + (f" and {len(hosts) - 5} more"
+                                                 if len(hosts) > 5 else "")
+        short.append(f"pool {pool.name}: nodeCeiling {pool.node_ceiling} but its replicas "
+                     f"need {unbounded.used_nodes()} node(s); {within.overflow} pod(s) do not "
+                     f"fit (replicas there: {shown})")
+    if short:
+        res.condition("PoolCapacity", "False", "CeilingBelowAllocation",
+                      "; ".join(short) + "; pods that lose their node are re-placed where "
+                      "there is room")
+    else:
+        res.condition("PoolCapacity", "True", "WithinCeiling",
+                      "every pool's nodeCeiling holds the replicas placed on it")
 
 
 # -- pieces -------------------------------------------------------------------------------------
