@@ -53,10 +53,13 @@ def secret(value: str = TOKEN_VALUE, key: str = "token") -> Resource:
 
 def request(xr: Resource, clusters: list[Resource] | None, *,
             secrets: list[Resource] | None = None,
-            observed: dict[str, Resource] | None = None) -> StepRequest:
+            observed: dict[str, Resource] | None = None,
+            readers: list[Resource] | None = None, readers_known: bool = True) -> StepRequest:
     required: dict[str, list[Resource]] = {}
     if clusters is not None:
         required["clusters"] = clusters
+    if readers_known:
+        required["readers"] = list(readers or [])
     if secrets is not None:
         required["token-secret"] = secrets
     return StepRequest(step="compose-cache", input={}, composite=xr,
@@ -65,6 +68,13 @@ def request(xr: Resource, clusters: list[Resource] | None, *,
 
 def run(xr: Resource, clusters: list[Resource] | None, **kw: Any) -> StepResult:
     return modelcache.compose(request(xr, clusters, **kw))
+
+
+def reader(name: str, cluster: str, cache: str = "qwen") -> Resource:
+    """A ModelReplica of the cache's namespace that mounts ``cache`` on ``cluster``."""
+    return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"cluster": cluster, "modelCacheRef": {"name": cache}}}
 
 
 def observe(desired: dict[str, Desired], *, healthy: bool = True,

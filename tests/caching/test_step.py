@@ -19,6 +19,7 @@ from tests.caching.helpers import (
     manifest,
     observe,
     of_cluster,
+    reader,
     run,
     secret,
 )
@@ -289,6 +290,26 @@ def test_a_cluster_the_selector_no_longer_matches_is_released() -> None:
     res = run(cache(selector=GPU), _fleet(), observed=observed)
     assert of_cluster(res, "eu-1") == {}
     assert _statuses(res) == {"us-1": "Ready", "us-2": "Ready"}
+    assert condition(res, "CopiesHeld")[:2] == ("False", "NoneHeld")
+
+
+def test_a_copy_no_longer_selected_is_held_while_a_replica_there_mounts_it() -> None:
+    ready, observed = converge(cache(), _fleet())
+    readers = [reader("qwen-abc", "eu-1"), reader("other", "eu-1", cache="another-cache")]
+    res = run(cache(selector=GPU), _fleet(), observed=observed, readers=readers)
+    assert of_cluster(res, "eu-1") == of_cluster(ready, "eu-1")
+    # Not in the footprint placement reads, so the reader moves to a selected cluster.
+    assert _statuses(res) == {"us-1": "Ready", "us-2": "Ready"}
+    held = condition(res, "CopiesHeld")
+    assert held[:2] == ("True", "MountedByReplicas")
+    assert "eu-1 (mounted by ModelReplica qwen-abc)" in held[2] and "other" not in held[2]
+    # Readers not known yet (first call of the loop): held too.
+    first = run(cache(selector=GPU), _fleet(), observed=observed, readers_known=False)
+    assert of_cluster(first, "eu-1") == of_cluster(ready, "eu-1")
+    # The reader moved: the copy goes.
+    moved = run(cache(selector=GPU), _fleet(), observed=observed,
+                readers=[reader("qwen-def", "us-1")])
+    assert of_cluster(moved, "eu-1") == {}
 
 
 def test_unresolved_clusters_keep_everything() -> None:

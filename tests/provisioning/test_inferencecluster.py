@@ -279,13 +279,60 @@ def test_unresolved_classes_keep_everything_and_compose_nothing_new() -> None:
     assert condition(res, "ClassesResolved").status == "Unknown"
 
 
-def test_pool_removed_from_spec_is_deleted() -> None:
+def test_pool_removed_from_spec_is_deleted_once_no_replica_runs_on_it() -> None:
     xr = cluster("GKE")
     _, observed = converge(xr, one_class("GKE"))
     xr["spec"]["nodePools"] = []
     res = inferencecluster.compose(request(xr, one_class("GKE"), None, observed))
     assert "nodepool-gpu" not in res.desired
     assert "cluster" in res.desired
+    assert condition(res, "NodePoolsDrained").status == "True"
+
+
+def _replica_on(pool: str, name: str = "r0") -> Resource:
+    return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {"deployment": "m", "cluster": "c1", "engines": [{"name": "e", "members": [
+                {"role": "Standalone", "pool": pool,
+                 "devices": [{"name": "gpu", "count": 1}]}]}]}}
+
+
+@pytest.mark.parametrize("source", ["GKE", "EKS", "AKS"])
+@pytest.mark.parametrize("edit", ["removed", "renamed"])
+def test_a_pool_removed_or_renamed_drains_before_its_cloud_pool_goes(source: str,
+                                                                     edit: str) -> None:
+    xr = cluster(source)
+    replicas = [_replica_on("gpu")]
+    healthy, observed = converge(xr, one_class(source), replicas)
+    xr = {**xr, "status": healthy.status}
+    if edit == "removed":
+        xr["spec"]["nodePools"] = []
+    else:
+        xr["spec"]["nodePools"] = [{**xr["spec"]["nodePools"][0], "name": "gpu-b"}]
+    res = inferencecluster.compose(request(xr, one_class(source), replicas, observed))
+    # The cloud pool stays while the replica runs there, and placement sees it draining.
+    assert "nodepool-gpu" in res.desired
+    entry = next(p for p in res.status["pools"] if p["name"] == "gpu")
+    assert entry["draining"] is True and entry["allocated"][0]["owner"] == "team/m"
+    drained = condition(res, "NodePoolsDrained")
+    assert (drained.status, drained.reason) == ("False", "HostsReplicas")
+    assert "pool gpu: held by 1 ModelReplica(s) (team/r0)" in drained.message
+    assert "nothing to provision" not in condition(res, "NodePoolsReady").message
+    assert "draining pool(s) removed from spec.nodePools: gpu" in condition(
+        res, "NodePoolsReady").message
+    if edit == "renamed":
+        assert "nodepool-gpu-b" in res.desired
+    # Replicas unknown (first call of the loop): still held.
+    first = inferencecluster.compose(request(xr, one_class(source), observed=observed,
+                                             resolve=False))
+    assert "nodepool-gpu" in first.desired
+    # The replica moved elsewhere: the pool is let go.
+    moved = [_replica_on("gpu-b")] if edit == "renamed" else []
+    after = inferencecluster.compose(request({**xr, "status": res.status}, one_class(source),
+                                             moved, observed))
+    assert "nodepool-gpu" not in after.desired
+    assert all(p["name"] != "gpu" for p in after.status["pools"])
+    assert condition(after, "NodePoolsDrained").status == "True"
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -329,3 +376,24 @@ def test_output_is_deterministic() -> None:
     b, _ = converge(cluster("EKS"), one_class("EKS"))
     assert [(n, d.resource) for n, d in a.desired.items()] == [
         (n, d.resource) for n, d in b.desired.items()]
+
+
+@pytest.mark.parametrize("ceiling", [1, 0])
+def test_a_ceiling_below_what_runs_is_reported(ceiling: int) -> None:
+    xr = cluster("GKE", pools=[{"name": "gpu", "className": CLASS_FOR["GKE"][0],
+                                "minNodeCount": 0, "maxNodeCount": 4}])
+    gpus = {d["name"]: d.get("count", 1) for d in one_class("GKE")[0]["spec"]["devices"]}
+    name, per_node = next(iter(gpus.items()))
+    replicas = [_replica_on("gpu", f"r{i}") for i in range(2)]
+    for r in replicas:
+        r["spec"]["engines"][0]["members"][0]["devices"] = [{"name": name, "count": per_node}]
+    healthy, observed = converge(xr, one_class("GKE"), replicas)
+    assert condition(healthy, "PoolCapacity").status == "True"
+    xr = {**xr, "status": healthy.status}
+    xr["spec"]["nodePools"][0]["maxNodeCount"] = ceiling
+    res = inferencecluster.compose(request(xr, one_class("GKE"), replicas, observed))
+    c = condition(res, "PoolCapacity")
+    assert (c.status, c.reason) == ("False", "CeilingBelowAllocation")
+    assert f"pool gpu: nodeCeiling {ceiling} but its replicas need 2 node(s)" in c.message
+    assert f"{2 - ceiling} pod(s) do not fit" in c.message and "team/r0, team/r1" in c.message
+    assert "nodepool-gpu" in res.desired  # nothing is removed because of it

@@ -164,3 +164,48 @@ def test_bad_selectors_are_named_with_field_and_value(selector: Any, needle: str
 
 def test_good_selector_has_no_problem() -> None:
     assert selector_problem(US_ONLY["selector"], "x") is None
+
+
+# -- unknown is not false (docs/routing.md, *Evidence*) -----------------------------------------
+
+
+def _unknown(ep: dict[str, Any]) -> dict[str, Any]:
+    out = dict(ep)
+    out.pop("status", None)
+    return out
+
+
+def test_lost_status_keeps_the_last_route_and_never_engages_fallback() -> None:
+    spec = canary_spec()
+    pool = [_unknown(e) for e in FLEET]
+    routed = {"mep-stable-0", "mep-stable-1", "mep-canary-0"}
+    plan = plan_routes(spec, NS, select(spec, pool), last_routed=routed)
+    assert plan.mode == "Primary"
+    assert {b.endpoint: b.weight for b in plan.backends if b.weight} == {
+        "stable-0": 45, "stable-1": 45, "canary-0": 10}
+
+
+def test_without_a_route_an_unknown_primary_holds_fallback_back() -> None:
+    spec = canary_spec()
+    pool = [_unknown(e) for e in FLEET[:3]] + [FLEET[3]]
+    plan = plan_routes(spec, NS, select(spec, pool), last_routed=None)
+    assert plan.mode == "Primary"
+    assert all(b.weight == 0 for b in plan.backends if b.role == "Fallback")
+
+
+def test_an_unknown_endpoint_the_last_route_did_not_use_stays_out() -> None:
+    spec = canary_spec()
+    pool = [FLEET[0], _unknown(FLEET[1]), FLEET[2], FLEET[3]]
+    plan = plan_routes(spec, NS, select(spec, pool), last_routed={"mep-stable-0",
+                                                                  "mep-canary-0"})
+    assert {b.endpoint: b.weight for b in plan.backends if b.weight} == {
+        "stable-0": 90, "canary-0": 10}
+
+
+def test_fallback_engages_on_evidence_that_no_primary_can_serve() -> None:
+    spec = canary_spec()
+    pool = [deployment_endpoint("stable-0", "qwen-stable", ready=False),
+            deployment_endpoint("canary-0", "qwen-canary", ready=False), FLEET[3]]
+    plan = plan_routes(spec, NS, select(spec, pool), last_routed={"mep-stable-0",
+                                                                  "mep-canary-0"})
+    assert plan.mode == "Fallback"

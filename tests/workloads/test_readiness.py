@@ -39,10 +39,19 @@ def test_unavailable_workload_is_named_in_workloads_ready() -> None:
 
 def test_unknown_gateway_address_leaves_exposure_and_the_replica_unready() -> None:
     observed = observed_from(compose(request(replica())).desired, ready=True)
+    # The cluster's status says nothing about its gateway yet (not Ready, no status.gateway):
+    # unknown, not false -- but never Ready either.
     res = compose(request(replica(), clusters=[cluster(address=None)], observed=observed))
     status, _, message = condition(res, "ExposureReady")
-    assert status == "False" and "status.gateway.address" in message
+    assert status == "Unknown" and "status.gateway.address" in message
     assert "address" not in res.status
+    assert res.composite_ready == "False"
+    # A Ready cluster without a gateway address is evidence: False.
+    ready = cluster(address=None)
+    ready["status"]["conditions"] = [{"type": "Ready", "status": "True", "reason": "x"}]
+    res = compose(request(replica(), clusters=[ready], observed=observed))
+    status, _, message = condition(res, "ExposureReady")
+    assert status == "False" and "status.gateway.address" in message
     assert res.composite_ready == "False"
 
 

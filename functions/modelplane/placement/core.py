@@ -3,7 +3,9 @@
 Replicas live in *slots* (ordinals 0..replicas-1). A slot keeps its replica while the replica's
 cluster and pools exist and still match; a slot whose replicas all became invalid (spec edit,
 drained cluster, failover) gets a new replica first and loses the old ones only once the new one
-is Ready (make-before-break). Slots at or above ``spec.replicas`` are removed, highest first.
+is Ready (make-before-break). On scale-down, serving replicas of slots at or above
+``spec.replicas`` move into free or non-serving lower slots; only the newest go, and only once
+every remaining slot serves (``scale_down``).
 New replicas go where the filters allow, spreading before packing, then by cost, then by name.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from modelplane.common import selectors
@@ -92,6 +94,9 @@ def validity(request: Request, replica: Replica, clusters: dict[str, Cluster],
     why = selectors.explain_mismatch(request.cluster_selector, c.labels)
     if why:
         return f"cluster {c.name} no longer matches spec.clusterSelector: {why}", None, replica
+    if request.footprint is not None and c.name not in request.footprint:
+        return (f"cluster {c.name} no longer holds a copy of spec.modelCacheRef (the copy "
+                f"there is held until this replica has moved)"), None, replica
     by_engine: dict[str, dict[str, str]] = {}
     for a in replica.assignments:
         by_engine.setdefault(a.engine, {})[a.member] = a.pool
@@ -107,6 +112,9 @@ def validity(request: Request, replica: Replica, clusters: dict[str, Cluster],
         if pool is None:
             return (f"pool {next(iter(by_engine[engine.name].values()))} no longer exists on "
                     f"cluster {c.name}"), None, replica
+        if pool.draining:
+            return (f"pool {pool.name} on cluster {c.name} is draining (removed from its "
+                    f"spec.nodePools; kept until no replica runs on it)"), None, replica
         if pool.problem:
             # Cannot judge the replica (e.g. its class vanished): keep it and place nothing new.
             return None, ("ClassMissing", f"cluster {c.name} pool {pool.name}: "
@@ -134,12 +142,10 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
     slots: dict[int, list[Replica]] = {}
     for r in own:
         slots.setdefault(r.ordinal, []).append(r)
+    out.removed.extend(scale_down(slots, request.replicas))
     judged_slots: dict[int, list[Replica]] = {}
     for ordinal in sorted(slots):
         reps = sorted(slots[ordinal], key=lambda r: r.name)
-        if ordinal >= request.replicas:
-            out.removed.extend(r.name for r in reps)
-            continue
         judged: list[Replica] = []
         for r in reps:
             why, unknown, fixed = validity(request, r, clusters, matcher)
@@ -187,6 +193,44 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
     out.needed.extend(o for o in range(request.replicas) if o not in slots)
     out.needed.sort()
     return out
+
+
+def serving(r: Replica) -> bool:
+    """Ready, or of unknown readiness (lost status is not evidence that it stopped serving)."""
+    return r.ready or r.ready_unknown
+
+
+def scale_down(slots: dict[int, list[Replica]], target: int) -> list[str]:
+    """Fold the slots at or above ``target`` into ``0..target-1``; the names removed.
+
+    Serving capacity never drops below the new target because of a scale-down: the slots
+    given up are, in order, unscheduled slots (no replica), then slots whose replicas are not
+    Ready, then the newest serving slots (highest ordinal: slots are filled lowest first).
+    A serving slot above the target *moves* (its replicas are re-slotted, same names) into the
+    lowest free slot below it, or into the lowest one whose replicas do not serve (those are
+    removed), so a Ready replica is removed only while every slot below the target serves.
+    Replicas of unknown readiness count as serving. ``slots`` is updated in place.
+    """
+    removed: list[str] = []
+    high = sorted((o for o in slots if o >= target), reverse=True)
+    if not high:
+        return removed
+    moving = sorted(o for o in high if any(serving(r) for r in slots[o]))
+    for o in high:
+        if o not in moving:
+            removed.extend(r.name for r in slots.pop(o))
+    holes = [o for o in range(target) if o not in slots]
+    holes += [o for o in range(target) if o in slots
+              and not any(serving(r) for r in slots[o])]
+    for o in moving:  # oldest first: they keep serving; the newest go when no hole is left
+        reps = slots.pop(o)
+        if not holes:
+            removed.extend(r.name for r in reps)
+            continue
+        hole = holes.pop(0)
+        removed.extend(r.name for r in slots.pop(hole, []))
+        slots[hole] = [replace(r, ordinal=hole) for r in reps]
+    return removed
 
 
 def _not_admitted(r: Replica) -> bool:

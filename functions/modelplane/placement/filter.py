@@ -165,6 +165,9 @@ def matching_pools(matcher: PoolMatcher, engine: Engine,
     fits: list[Pool] = []
     why: list[str] = []
     for pool in cluster.pools:
+        if pool.draining:
+            why.append(f"pool {pool.name}: draining (removed from spec.nodePools)")
+            continue
         problem = matcher.engine_fits(engine, pool)
         if problem is None:
             fits.append(pool)

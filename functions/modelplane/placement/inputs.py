@@ -109,7 +109,7 @@ def _published_pool(p: Mapping[str, Any], cache: PoolCache | None) -> Pool:
     """
     devices = p.get("devices")
     head = (str(p.get("name", "")), str(p.get("className", "")), p.get("nodeCeiling"),
-            str(p.get("costPerNodeHour")), bool(p.get("ready", True)))
+            str(p.get("costPerNodeHour")), bool(p.get("ready", True)), p.get("draining") is True)
     # Two-level key: repr() is several times cheaper than canonical JSON and hits whenever the
     # entries were serialised alike (the usual case); a miss falls back to the canonical form,
     # so equal pools written in another key order still share one Pool.
@@ -127,7 +127,7 @@ def _published_pool(p: Mapping[str, Any], cache: PoolCache | None) -> Pool:
     pool = Pool(name=head[0], class_name=head[1],
                 node_ceiling=max(_int(p.get("nodeCeiling"), 0), 0),
                 devices=tuple(_shape(d) for d in class_devices({"spec": {"devices": devices}})),
-                cost=_cost(p.get("costPerNodeHour")), ready=head[4])
+                cost=_cost(p.get("costPerNodeHour")), ready=head[4], draining=head[5])
     if cache is not None:
         cache[key] = cache[quick] = pool
     return pool
@@ -250,6 +250,25 @@ def usage_from(obj: Mapping[str, Any]) -> Usage:
                  str(spec.get("cluster", "")), tuple(pods))
 
 
+def readiness_unknown(obj: Mapping[str, Any] | None) -> bool:
+    """Whether a ModelReplica's readiness is unknown rather than false.
+
+    Unknown: no Ready condition, Ready=Unknown, or Ready=False while its workloads or
+    exposure report Unknown (the composed objects exist but report no status, e.g. after a
+    restore) and neither reports False. Unknown is not false: such a replica may be serving.
+    """
+    if not obj:
+        return False
+    ready = conditions.get(obj, "Ready")
+    if ready is None or ready.get("status") == "Unknown":
+        return True
+    if ready.get("status") == "True":
+        return False
+    parts = [(conditions.get(obj, t) or {}).get("status")
+             for t in ("WorkloadsReady", "ExposureReady")]
+    return "Unknown" in parts and "False" not in parts
+
+
 def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
     """This deployment's own ModelReplicas, each in its slot (ordinal)."""
     out: list[Replica] = []
@@ -268,6 +287,7 @@ def replicas_from(objs: Iterable[Mapping[str, Any]]) -> list[Replica]:
                         and workloads.get("reason") == context.UNSCHEDULABLE_REASON else "")
         r = Replica(str(meta.get("name", "")), ordinal, str(spec.get("cluster", "")),
                     assignments, ready=conditions.is_true(obj, "Ready"),
+                    ready_unknown=readiness_unknown(obj),
                     spread=str(annotations.get(SPREAD_ANNOTATION) or ""),
                     not_admitted=not_admitted)
         (out if ordinal >= 0 else loose).append(r)

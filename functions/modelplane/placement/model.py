@@ -44,6 +44,9 @@ class Pool:
     devices: tuple[DeviceShape, ...]
     cost: Decimal | None = None
     ready: bool = True
+    # Removed from the cluster's spec.nodePools but kept while replicas run on it
+    # (status.pools[].draining): takes nothing new, and the replicas on it move.
+    draining: bool = False
     # Set when the pool cannot be evaluated (e.g. its InferenceClass is missing).
     problem: str | None = None
 
@@ -199,6 +202,9 @@ class Replica:
     assignments: tuple[Assignment, ...]
     ready: bool = False
     new: bool = False
+    # Its readiness is not known (no Ready condition: status lost or not yet written). It may
+    # be serving, so scale-down counts it with the Ready ones (unknown is not false).
+    ready_unknown: bool = False
     # Why an existing replica no longer fits where it runs (it is replaced make-before-break).
     invalid: str | None = None
     # The spread record it carries (annotation modelplane.ai/spread-domains), "" when none.

@@ -21,7 +21,7 @@ from typing import Any
 
 from modelplane.common import conditions, selectors
 from modelplane.common.names import dns_label, short_hash
-from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE
+from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.metadata import CACHE_LABEL, CLUSTER_LABEL
 from modelplane.contract.modelcache import MOUNT_PATH, model_path, namespace_object_name, pvc_name
 from modelplane.contract.remote import (
@@ -283,6 +283,10 @@ def compose(req: StepRequest) -> StepResult:
         token_found = require(req, res, "token-secret",
                               Selector("v1", "Secret", match_name=inp.token_name,
                                        namespace=namespace))
+    # Which ModelReplicas of this namespace mount the cache (spec.modelCacheRef), per cluster:
+    # a copy they read is never removed under them. Same requirement on every call.
+    replicas = require(req, res, "readers", Selector.labels(API_VERSION, MODEL_REPLICA, {},
+                                                            namespace=namespace))
     if inp is None:
         res.desired = req.keep_observed()
         mark_ready_from_observed(req, res.desired)
@@ -315,10 +319,16 @@ def compose(req: StepRequest) -> StepResult:
                                         class_notes)
 
     # Clusters we hold copies on that are no longer selected.
+    readers = readers_by_cluster(req.name, replicas)
+    held: dict[str, list[str] | None] = {}
     for name in sorted(set(observed_by_cluster) - set(matching)):
         if name in by_name:
             # Resolved and not matching: the declared state (selector or the cluster's labels)
-            # says the copy should go, so it is not returned and Crossplane removes it.
+            # says the copy should go -- once no replica there mounts it.
+            hosts = readers.get(name, []) if readers is not None else None
+            if hosts is None or hosts:
+                held[name] = hosts
+                res.desired.update(req.keep_observed(observed_by_cluster[name]))
             continue
         # Missing from the required list (deleted, or a transient gap): keep its copy as is.
         keep = req.keep_observed(observed_by_cluster[name])
@@ -331,7 +341,50 @@ def compose(req: StepRequest) -> StepResult:
 
     mark_ready_from_observed(req, res.desired)
     _report(res, inp, copies, no_class, class_notes)
+    report_held(res, held)
     return res
+
+
+# -- copies held for their readers -----------------------------------------------------------------
+
+def readers_by_cluster(cache: str, replicas: list[Resource] | None) -> dict[str, list[str]] | None:
+    """Per cluster, the ModelReplicas (names) whose spec.modelCacheRef is this cache."""
+    if replicas is None:
+        return None
+    out: dict[str, list[str]] = {}
+    for r in replicas:
+        raw = r.get("spec")
+        spec: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        ref = spec.get("modelCacheRef")
+        if isinstance(ref, dict) and ref.get("name") == cache and spec.get("cluster"):
+            out.setdefault(str(spec["cluster"]), []).append(
+                str((r.get("metadata") or {}).get("name")))
+    return {c: sorted(names) for c, names in out.items()}
+
+
+def report_held(res: StepResult, held: dict[str, list[str] | None]) -> None:
+    """Condition CopiesHeld: copies no longer selected, kept while replicas there mount them.
+
+    They are not in status.clusters (the footprint placement reads), so their readers move
+    make-before-break to a selected cluster; then the copy is removed.
+    """
+    if not held:
+        res.condition("CopiesHeld", "False", "NoneHeld",
+                      "no copy outside spec.clusterSelector is mounted by a ModelReplica")
+        return
+    parts = []
+    for cluster, names in sorted(held.items()):
+        if names is None:
+            parts.append(f"{cluster} (until the ModelReplicas reading it are known)")
+        else:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            parts.append(f"{cluster} (mounted by ModelReplica {shown})")
+    res.condition("CopiesHeld", "True", "MountedByReplicas",
+                  "no longer selected by spec.clusterSelector, kept until their readers have "
+                  "moved: " + "; ".join(parts))
+    res.event("Warning", "copies kept for the replicas that mount them: " + "; ".join(parts),
+              "CopiesHeld")
 
 
 def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,

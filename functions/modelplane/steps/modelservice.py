@@ -98,6 +98,23 @@ def _route_accepted(route: Resource | None) -> bool:
     return False
 
 
+def last_routed(req: StepRequest) -> set[str] | None:
+    """The Services the observed route sends traffic to (weight > 0); None without a route.
+
+    An endpoint whose readiness is unknown (status missing, e.g. after a restore) is judged by
+    this: the last routing decision stands until there is evidence (docs/routing.md).
+    """
+    route = req.observed.get("route")
+    if route is None:
+        return None
+    out: set[str] = set()
+    for rule in ((route.get("spec") or {}).get("rules") or []):
+        for ref in (rule.get("backendRefs") or []) if isinstance(rule, dict) else []:
+            if isinstance(ref, dict) and ref.get("name") and ref.get("weight", 1) != 0:
+                out.add(str(ref["name"]))
+    return out
+
+
 def _rewrite(path: str) -> dict[str, Any]:
     return {"type": "URLRewrite",
             "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": path}}}
@@ -201,7 +218,7 @@ def compose(req: StepRequest) -> StepResult:
             sel = (spec["endpoints"][i].get("selector") or {})
             res.event("Warning", f"spec.endpoints[{i}].selector {sel!r} selects no "
                       f"ModelEndpoint in namespace {ns!r}", "NoEndpointsSelected")
-    plan = plan_routes(spec, ns, [s or [] for s in selected])
+    plan = plan_routes(spec, ns, [s or [] for s in selected], last_routed(req))
     for rname, obj in sorted(build_route(req, plan, gateway).items()):
         observed = req.observed.get(rname)
         ok = _route_accepted(observed) if rname == "route" else observed is not None

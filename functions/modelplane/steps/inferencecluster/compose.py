@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from modelplane.common.conditions import is_true
@@ -25,6 +26,8 @@ from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUS
 from modelplane.contract.inferenceclass import problems as class_problems
 from modelplane.contract.inferenceclass import resolve_devices
 from modelplane.placement.compact_ledger import allocation_summary
+from modelplane.placement.inputs import cluster_from, usage_from
+from modelplane.placement.ledger import PoolLedger
 from modelplane.step import (
     Desired,
     Resource,
@@ -122,7 +125,8 @@ def compose(req: StepRequest) -> StepResult:
         desired[PROTECT] = Desired(protection(name, replicas))
 
     spec_pools = {str(p.get("name")) for p in raw_pools}
-    _keep_unless_asked(req, desired, spec_pools, bool(credentials), replicas)
+    drains = draining_pools(req, spec_pools, replicas)
+    _keep_unless_asked(req, desired, spec_pools | set(drains), bool(credentials), replicas)
     _mark_ready(req, desired)
 
     # -- status ------------------------------------------------------------------------------
@@ -141,13 +145,18 @@ def compose(req: StepRequest) -> StepResult:
         res.status["storageClassName"] = storage
     res.status["pools"] = pool_status(req, raw_pools, pools, infra, desired, stack_ready,
                                       source == "Existing", replicas)
+    res.status["pools"] += draining_status(req, drains, desired, stack_ready,
+                                           source == "Existing", replicas)
 
     # -- conditions --------------------------------------------------------------------------
     infra_ready = _report(res, "ClusterReady", desired, sorted(infra.resources),
                           "Existing" if source == "Existing" else "Available")
     pool_names = sorted(n for n in desired if n.startswith("nodepool-"))
     pools_ready = _report(res, "NodePoolsReady", desired, pool_names,
-                          "Existing" if source == "Existing" else "Available")
+                          "Existing" if source == "Existing" else "Available",
+                          note=drain_note(drains))
+    report_drains(res, drains)
+    report_capacity(res, name, res.status["pools"], replicas)
     if not stack_names:
         res.condition("StackReady", "False", "WaitingForCluster",
                       "the serving stack is installed once the cluster's kubeconfig exists")
@@ -303,6 +312,136 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
     return out
 
 
+# -- drain: pools removed from spec.nodePools ---------------------------------------------------
+#
+# A pool removed (or renamed: the list is keyed by name) is drained make-before-break, like a
+# tainted cluster: while any of our ModelReplicas runs on it, its cloud node pool stays in the
+# desired state (that is the guard: Crossplane deletes only what a function stops returning),
+# and its status.pools entry stays with ``draining: true``, which placement reads as "takes
+# nothing new, and the replicas on it must move". Once none runs there (the ModelReplicas that
+# the ClusterUsage already requires say so), the pool is let go and deleted.
+
+#: Hosts of a draining pool ("namespace/name" of each ModelReplica), or None when the
+#: ModelReplicas are not known yet (the pool is held: unknown is not "empty").
+Drains = dict[str, list[str] | None]
+
+
+def _replica_pools(obj: Mapping[str, Any]) -> set[str]:
+    """The pools a ModelReplica's members are pinned to (spec.engines[].members[].pool)."""
+    out: set[str] = set()
+    for e in sequence(path(obj, "spec").get("engines")):
+        for m in sequence(e.get("members") if isinstance(e, Mapping) else None):
+            if isinstance(m, Mapping) and m.get("pool"):
+                out.add(str(m["pool"]))
+    return out
+
+
+def draining_pools(req: StepRequest, spec_pools: set[str],
+                   replicas: list[Resource] | None) -> Drains:
+    """Pools gone from spec.nodePools (observed node pool, or last published) still in use."""
+    gone = {n.removeprefix("nodepool-") for n in req.observed if n.startswith("nodepool-")}
+    gone |= {str(p.get("name")) for p in sequence(req.status.get("pools"))
+             if isinstance(p, Mapping) and p.get("name")}
+    gone -= spec_pools
+    out: Drains = {}
+    for pool in sorted(gone):
+        if replicas is None:
+            out[pool] = None
+            continue
+        hosts = sorted(f"{path(r, 'metadata').get('namespace')}/{path(r, 'metadata').get('name')}"
+                       for r in replicas if pool in _replica_pools(r))
+        if hosts:
+            out[pool] = hosts
+    return out
+
+
+def draining_status(req: StepRequest, drains: Drains, desired: Mapping[str, Desired],
+                    stack_ready: bool, is_existing: bool,
+                    replicas: list[Resource] | None) -> list[dict[str, Any]]:
+    """status.pools entries of draining pools: the last published one, marked draining."""
+    previous = {str(p.get("name")): p for p in sequence(req.status.get("pools"))
+                if isinstance(p, Mapping)}
+    summary = allocation_summary(replicas) if replicas is not None else None
+    out: list[dict[str, Any]] = []
+    for pool in sorted(drains):
+        entry = dict(previous.get(pool) or {"name": pool, "nodeCeiling": 0, "devices": []})
+        entry["draining"] = True
+        rname = pool_resource_name(pool)
+        entry["ready"] = stack_ready if is_existing else (
+            rname in desired and desired[rname].ready == "True")
+        if summary is not None:
+            entry["allocated"] = summary.get(pool, [])
+        out.append(entry)
+    return out
+
+
+def drain_note(drains: Drains) -> str:
+    return (f"; draining pool(s) removed from spec.nodePools: {', '.join(sorted(drains))}"
+            if drains else "")
+
+
+def report_drains(res: StepResult, drains: Drains) -> None:
+    """Condition NodePoolsDrained: which removed pools are held, and by which replicas."""
+    if not drains:
+        res.condition("NodePoolsDrained", "True", "NothingToDrain",
+                      "no pool removed from spec.nodePools hosts a ModelReplica")
+        return
+    parts = []
+    for pool, hosts in sorted(drains.items()):
+        if hosts is None:
+            parts.append(f"pool {pool}: held until the ModelReplicas on this cluster are known")
+        else:
+            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5
+                                            else "")
+            parts.append(f"pool {pool}: held by {len(hosts)} ModelReplica(s) ({shown})")
+    res.condition("NodePoolsDrained", "False", "HostsReplicas",
+                  "removed from spec.nodePools but kept until its replicas have moved "
+                  "(make-before-break): " + "; ".join(parts))
+
+
+# -- capacity below what runs -------------------------------------------------------------------
+
+def report_capacity(res: StepResult, cluster: str, pools: list[dict[str, Any]],
+                    replicas: list[Resource] | None) -> None:
+    """Condition PoolCapacity: a pool whose nodeCeiling is below what its replicas need.
+
+    The need is the placement ledger's replay of the pods the hosted ModelReplicas claim
+    (first-fit decreasing, whole pods per node). Nothing is evicted here: which pods lose
+    their node is the cloud's node removal; those replicas then report Unschedulable and are
+    re-placed make-before-break (docs/placement.md, *Capacity below what runs*).
+    """
+    if replicas is None:
+        return  # unknown: say nothing rather than "fits"
+    model = cluster_from({"metadata": {"name": cluster}, "status": {"pools": pools}}, {})
+    usages = [usage_from(r) for r in replicas]
+    short: list[str] = []
+    for pool in model.pools:
+        within, unbounded = PoolLedger(pool), PoolLedger(replace(pool, node_ceiling=10**6))
+        hosts: set[str] = set()
+        for u in usages:
+            for group in u.pods:
+                if group.pool == pool.name:
+                    owner = (u.namespace, u.name)
+                    within.add(owner, group.demand, group.pods)
+                    unbounded.add(owner, group.demand, group.pods)
+                    hosts.add(f"{u.namespace}/{u.name}")
+        within.used_nodes()  # replays the packing, which sets overflow
+        if within.overflow == 0:
+            continue
+        shown = ", ".join(sorted(hosts)[:5]) + (f" and {len(hosts) - 5} more"
+                                                 if len(hosts) > 5 else "")
+        short.append(f"pool {pool.name}: nodeCeiling {pool.node_ceiling} but its replicas "
+                     f"need {unbounded.used_nodes()} node(s); {within.overflow} pod(s) do not "
+                     f"fit (replicas there: {shown})")
+    if short:
+        res.condition("PoolCapacity", "False", "CeilingBelowAllocation",
+                      "; ".join(short) + "; pods that lose their node are re-placed where "
+                      "there is room")
+    else:
+        res.condition("PoolCapacity", "True", "WithinCeiling",
+                      "every pool's nodeCeiling holds the replicas placed on it")
+
+
 # -- pieces -------------------------------------------------------------------------------------
 
 def cloud_provider_config(name: str, source: str, spec: Mapping[str, Any],
@@ -365,14 +504,15 @@ def _mark_ready(req: StepRequest, desired: dict[str, Desired]) -> None:
 
 
 def _report(res: StepResult, type_: str, desired: Mapping[str, Desired], names: list[str],
-            reason: str) -> bool:
+            reason: str, note: str = "") -> bool:
     """Set a readiness condition over the named resources; True when all are ready."""
     waiting = [n for n in names if n in desired and desired[n].ready != "True"]
     if waiting:
-        res.condition(type_, "False", "Creating", f"not ready yet: {', '.join(waiting)}")
+        res.condition(type_, "False", "Creating", f"not ready yet: {', '.join(waiting)}{note}")
         return False
-    res.condition(type_, "True", reason, f"{len(names)} resource(s) ready" if names else
-                  "nothing to provision")
+    res.condition(type_, "True", reason, (f"{len(names)} resource(s) ready" if names else
+                                          "nothing to provision" if not note else
+                                          "nothing provisioned from spec.nodePools") + note)
     return True
 
 
@@ -382,7 +522,9 @@ _CARRIED_STATUS = ("providerConfigRef", "gateway", "storageClassName", "pools")
 def _halt(req: StepRequest, res: StepResult, desired: dict[str, Desired], problem: str,
           spec_pools: set[str]) -> StepResult:
     """Unusable spec: compose nothing new, keep everything observed, say why."""
-    _keep_unless_asked(req, desired, spec_pools, CLOUD_PC in desired, None)
+    # Which replicas run on a removed pool is not looked at here: every node pool is held.
+    held = {n.removeprefix("nodepool-") for n in req.observed if n.startswith("nodepool-")}
+    _keep_unless_asked(req, desired, spec_pools | held, CLOUD_PC in desired, None)
     _mark_ready(req, desired)
     # Crossplane applies the pipeline's status as its full intent: what is not written now is
     # dropped. The kept cluster still serves, so what consumers read from status (replicas

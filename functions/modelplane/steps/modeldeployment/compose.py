@@ -21,6 +21,7 @@ from modelplane.contract.metadata import (
     PREFIX,
     SPREAD_ANNOTATION,
 )
+from modelplane.placement.inputs import readiness_unknown
 from modelplane.step import (
     Desired,
     StepRequest,
@@ -150,7 +151,12 @@ def compose(req: StepRequest) -> StepResult:
         rname = REPLICA_PREFIX + placed.name
         seen = by_name.get(placed.name)
         if placed.invalid and seen is not None:
-            res.desired[rname] = Desired(as_desired(seen[1]))  # keep as is until replaced
+            kept = as_desired(seen[1])  # keep as is until replaced, in its (maybe new) slot
+            meta: dict[str, Any] = dict(kept.get("metadata") or {})
+            ann: dict[str, Any] = dict(meta.get("annotations") or {})
+            kept["metadata"] = {**meta, "annotations": {**ann, ORDINAL_ANNOTATION:
+                                                        str(placed.ordinal)}}
+            res.desired[rname] = Desired(kept)
         else:
             res.desired[rname] = Desired({
                 "apiVersion": API_VERSION, "kind": MODEL_REPLICA,
@@ -167,7 +173,12 @@ def compose(req: StepRequest) -> StepResult:
             placements.append({"replica": placed.name, "cluster": placed.cluster,
                                "pools": [{"engine": m.engine, "member": m.member,
                                           "pool": m.pool} for m in placed.members]})
-        if is_ready and address:
+        endpoint_name = ENDPOINT_PREFIX + placed.name
+        if not is_ready and readiness_unknown(obs) and endpoint_name in req.observed:
+            # Unknown is not false: a replica whose status is missing (a restore, a
+            # migration) may well be serving; its endpoint stays until there is evidence.
+            res.desired[endpoint_name] = Desired(as_desired(req.observed[endpoint_name]))
+        elif is_ready and address:
             labels = endpoint_labels(req.name, placed.cluster,
                                      decision.cluster_labels.get(placed.cluster) or {})
             res.desired[ENDPOINT_PREFIX + placed.name] = Desired({

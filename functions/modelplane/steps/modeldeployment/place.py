@@ -27,6 +27,7 @@ from modelplane.contract.api import (
     INFERENCE_CLUSTER,
     MODEL_CACHE,
     MODEL_DEPLOYMENT,
+    MODEL_ENDPOINT,
     MODEL_REPLICA,
 )
 from modelplane.placement import core
@@ -77,10 +78,42 @@ def _report_hosting(res: StepResult, own: list[Replica], clusters: dict[str, Clu
                       f"spec.placement.failoverWindow ({window})", "ClusterNotReady")
 
 
+def _cache_missing(req: StepRequest, own: list[Replica], desired: int, ref: str) -> Decision:
+    return Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
+                    blocked=Blocked("ModelCacheMissing",
+                                    f"spec.modelCacheRef.name {ref!r}: no ModelCache of that "
+                                    f"name in namespace {req.namespace}"))
+
+
+def _serving_means_routed(req: StepRequest, own: list[Replica]) -> None:
+    """A Ready replica serves once its composed ModelEndpoint is routable (status.ready).
+
+    Make-before-break waits for the replacement to *serve*, not just to be Ready: until its
+    endpoint reports ready, no route carries traffic to it, so removing the replica it
+    replaces would leave the service without a backend. Only positive evidence counts: an
+    endpoint not composed yet, or without status, does not make a replica serving. Such a
+    replica is of unknown readiness when its endpoint's status is missing (lost status), which
+    scale-down counts as serving (unknown is not false).
+    """
+    endpoints = {str(path(o, "metadata").get("name")): o for o in req.observed.values()
+                 if o.get("kind") == MODEL_ENDPOINT}
+    for r in own:
+        if not r.ready:
+            continue
+        ep = endpoints.get(r.name)
+        status = ep.get("status") if ep is not None else None
+        routed = isinstance(status, dict) and status.get("ready") is True
+        if not routed:
+            r.ready = False
+            r.ready_unknown = ep is not None and not (isinstance(status, dict)
+                                                      and "ready" in status)
+
+
 @step("place", kinds=[MODEL_DEPLOYMENT])
 def place(req: StepRequest) -> StepResult:
     res = StepResult(desired=dict(req.desired))
     own = replicas_from(o for o in req.observed.values() if o.get("kind") == MODEL_REPLICA)
+    _serving_means_routed(req, own)
     desired = request_from(req.composite).replicas
 
     # Phase 1: classes and the clusters our replicas run on.
@@ -94,13 +127,26 @@ def place(req: StepRequest) -> StepResult:
             missing.append(f"InferenceCluster {name}")
         else:
             own_objs.extend(got)
-    if missing or classes is None:
+    # The referenced ModelCache (one object) is read in phase 1 too: a replica on a cluster
+    # that left the cache's footprint must move, and its copy there is held until it has.
+    cache_ref = path(req.spec, "modelCacheRef").get("name")
+    cache: list[dict[str, Any]] | None = []
+    if cache_ref:
+        cache = require(req, res, "cache", Selector(API_VERSION, MODEL_CACHE,
+                                                    match_name=str(cache_ref),
+                                                    namespace=req.namespace))
+        if cache is None:
+            missing.append(f"ModelCache {cache_ref}")
+    if missing or classes is None or cache is None:
         return _waiting(res, own, desired, ", ".join(missing))
 
     now = now_from(req.context)
-    request = request_from(req.composite, now)
-    matcher = PoolMatcher()
     own_clusters = clusters_from(own_objs, classes)
+    if cache_ref and not cache:
+        return _decide(res, _cache_missing(req, own, desired, str(cache_ref)), own_clusters)
+    request = request_from(req.composite, now, footprint_from(cache[0], own_clusters.values())
+                           if cache else None)
+    matcher = PoolMatcher()
     _report_hosting(res, own, own_clusters, request.failover_window)
     steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
     if steady is not None:
@@ -112,23 +158,9 @@ def place(req: StepRequest) -> StepResult:
     # shipped; otherwise every ModelReplica is required.
     all_clusters = require(req, res, "clusters",
                            Selector.labels(API_VERSION, INFERENCE_CLUSTER, {}))
-    cache_ref = path(req.spec, "modelCacheRef").get("name")
-    cache: list[dict[str, Any]] | None = []
-    if cache_ref:
-        cache = require(req, res, "cache", Selector(API_VERSION, MODEL_CACHE,
-                                                    match_name=str(cache_ref),
-                                                    namespace=req.namespace))
-    if all_clusters is None or cache is None:
-        waiting = [w for w, v in (("InferenceClusters", all_clusters),
-                                  (f"ModelCache {cache_ref}", cache)) if v is None]
-        return _waiting(res, own, desired, ", ".join(waiting))
+    if all_clusters is None:
+        return _waiting(res, own, desired, "InferenceClusters")
     fleet_clusters = clusters_from(all_clusters, classes)
-    if cache_ref and not cache:
-        d = Decision(desired=desired, replicas=sorted(own, key=lambda r: (r.ordinal, r.name)),
-                     blocked=Blocked("ModelCacheMissing",
-                                     f"spec.modelCacheRef.name {cache_ref!r}: no ModelCache of "
-                                     f"that name in namespace {req.namespace}"))
-        return _decide(res, d, fleet_clusters)
     if cache_ref:
         request = request_from(req.composite, now,
                                footprint_from(cache[0], fleet_clusters.values()))

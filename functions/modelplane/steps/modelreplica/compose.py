@@ -108,7 +108,9 @@ def compose(req: StepRequest) -> StepResult:
     if unknown:
         # Composing would re-point running pods at a node pool that does not exist (they
         # would go Pending): keep the workloads as they are until the spec or cluster is fixed.
-        return _hold(req, res, "PoolNotFound", "; ".join(unknown))
+        held = _hold(req, res, "PoolNotFound", "; ".join(unknown))
+        held.composite_ready = "False"  # its nodes are gone or going: it is not serving
+        return held
     ready = conditions.get(cluster, "Ready")
     if ready is not None and ready.get("status") != "True":
         # Workloads are kept and still composed (a NotReady control plane does not stop pods
@@ -144,8 +146,13 @@ def compose(req: StepRequest) -> StepResult:
     mark_ready_from_observed(req, res.desired)
     res.condition("Resolved", "True", "Resolved",
                   f"InferenceCluster {replica.cluster!r} via {pc.kind} {pc.name!r}")
+    # No address because the cluster's status says nothing yet (its gateway unobserved, e.g.
+    # after a restore) is unknown, not evidence that the replica cannot be reached.
+    address_unknown = not gateway_address and "gateway" not in cstatus and not (
+        conditions.is_true(cluster, "Ready"))
     _report(req, res, tuple(e.name for e in replica.engines),
-            pd=replica.mode == "PrefillDecode", gateway_address=gateway_address)
+            pd=replica.mode == "PrefillDecode", gateway_address=gateway_address,
+            address_unknown=address_unknown)
 
     res.status["cluster"] = replica.cluster
     addr = exposure.address(str(gateway_address) if gateway_address else None,
@@ -296,6 +303,12 @@ def _describe(req: StepRequest, res_name: str, desired: Desired | None) -> str |
     return f"{what} is not ready ({reason})"
 
 
+def _status_unknown(req: StepRequest, res_name: str) -> bool:
+    """An observed Object with no status at all (neither its own nor the remote manifest's)."""
+    obs = req.observed.get(res_name)
+    return obs is not None and not obs.get("status")
+
+
 def _unschedulable(req: StepRequest, res_name: str) -> str | None:
     """The remote workload's message when its pods cannot be scheduled, else None.
 
@@ -312,7 +325,7 @@ def _unschedulable(req: StepRequest, res_name: str) -> str | None:
 
 
 def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: bool,
-            gateway_address: Any = ...) -> None:
+            gateway_address: Any = ..., address_unknown: bool = False) -> None:
     """WorkloadsReady and ExposureReady from the (desired or kept) Objects.
 
     ``gateway_address`` is checked only when given (not while an input is missing).
@@ -326,6 +339,11 @@ def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: 
         # The cluster cannot admit the pods (DRA could not allocate their devices): the
         # ModelDeployment re-places this replica (docs/placement.md).
         res.condition("WorkloadsReady", "False", UNSCHEDULABLE_REASON, "; ".join(refused))
+    elif bad and all(_status_unknown(req, _workload_res(e)) for e in sorted(engines)
+                     if _describe(req, _workload_res(e), d.get(_workload_res(e)))):
+        # The workloads exist but report no status (lost, or not observed yet since a
+        # restore): unknown is not false, so nothing downstream acts on "not ready".
+        res.condition("WorkloadsReady", "Unknown", "StatusUnknown", "; ".join(bad))
     elif bad:
         res.condition("WorkloadsReady", "False", "Unavailable", "; ".join(bad))
     else:
@@ -335,7 +353,13 @@ def _report(req: StepRequest, res: StepResult, engines: tuple[str, ...], *, pd: 
     bad = [why for p in parts if (why := _describe(req, p, d.get(p))) is not None]
     if gateway_address is not ... and not gateway_address:
         bad.append("the cluster's gateway has no address yet (status.gateway.address)")
-    if bad:
+    no_address = gateway_address is not ... and not gateway_address and not address_unknown
+    unknown = bool(bad) and not no_address and all(
+        _status_unknown(req, p) for p in parts if _describe(req, p, d.get(p)) is not None)
+    if bad and unknown:
+        # The Service/route exist but report no status (lost, or not observed yet).
+        res.condition("ExposureReady", "Unknown", "StatusUnknown", "; ".join(bad))
+    elif bad:
         res.condition("ExposureReady", "False", "Unavailable", "; ".join(bad))
     else:
         res.condition("ExposureReady", "True", "Routed", "route accepted by the cluster gateway")

@@ -101,16 +101,35 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _is_ready(endpoint: dict[str, Any]) -> bool:
-    return (endpoint.get("status") or {}).get("ready") is True
+def readiness(endpoint: dict[str, Any]) -> bool | None:
+    """``status.ready`` as evidence: True, False, or None when it is missing (unknown)."""
+    status = endpoint.get("status")
+    ready = status.get("ready") if isinstance(status, dict) else None
+    return ready if isinstance(ready, bool) else None
+
+
+def _is_ready(endpoint: dict[str, Any], role: str, service: str,
+              last_routed: set[str] | None) -> bool:
+    """Whether a backend may carry traffic. Unknown is not false: an endpoint without status
+    keeps the last routing decision (live if the last route sent it traffic); with no last
+    route, an unknown Primary counts as live, so fallback never engages without evidence."""
+    known = readiness(endpoint)
+    if known is not None:
+        return known
+    if last_routed is not None:
+        return service in last_routed
+    return role == "Primary"
 
 
 def plan_routes(spec: dict[str, Any], namespace: str,
-                selected: Sequence[Sequence[dict[str, Any]]]) -> Plan:
+                selected: Sequence[Sequence[dict[str, Any]]],
+                last_routed: set[str] | None = None) -> Plan:
     """Decide backends, weights and exclusions.
 
     ``selected[i]`` holds the ModelEndpoints the required-resource selector of
     ``spec.endpoints[i]`` returned (matchLabels only; expressions are checked here).
+    ``last_routed`` is the Services the observed route sends traffic to (weight > 0), or None
+    when there is no route yet: what an endpoint of unknown readiness is judged by.
     """
     groups: list[dict[str, Any]] = list(spec.get("endpoints") or [])
     boundary = (spec.get("dataBoundary") or {}).get("selector")
@@ -142,7 +161,8 @@ def plan_routes(spec: dict[str, Any], namespace: str,
             except UpstreamError as exc:
                 plan.excluded.append(Excluded(name, f"not routable: {exc}"))
                 continue
-            plan.backends.append(Backend(name, role, i, _is_ready(ep), upstream))
+            plan.backends.append(Backend(name, role, i, _is_ready(ep, role, upstream.service,
+                                                                 last_routed), upstream))
 
     def weight(b: Backend) -> int:
         return int(groups[b.group].get("weight", 1))
