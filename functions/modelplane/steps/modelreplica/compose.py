@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.common import conditions
-from modelplane.contract import modelcache
+from modelplane.contract import modelcache, podpolicy
 from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.context import UNSCHEDULABLE_REASON
 from modelplane.contract.metadata import (
@@ -109,6 +109,16 @@ def compose(req: StepRequest) -> StepResult:
         # Composing would re-point running pods at a node pool that does not exist (they
         # would go Pending): keep the workloads as they are until the spec or cluster is fixed.
         return _hold(req, res, "PoolNotFound", "; ".join(unknown))
+    policy = podpolicy.policy_from(cluster)
+    violations = [v for e in replica.engines for m in e.members
+                  for v in podpolicy.check(m.template, f"{m.path}.template", policy,
+                                           replica.namespace)]
+    if violations:
+        # Nothing is composed from a template the cluster's pod policy refuses; what already
+        # runs (from an earlier, admitted template) is kept.
+        return _hold(req, res, "PodPolicyViolation",
+                     f"InferenceCluster {replica.cluster!r} pod policy "
+                     f"({policy.level}): {podpolicy.describe(violations)}")
     ready = conditions.get(cluster, "Ready")
     if ready is not None and ready.get("status") != "True":
         # Workloads are kept and still composed (a NotReady control plane does not stop pods
@@ -141,7 +151,7 @@ def compose(req: StepRequest) -> StepResult:
                   f"exist in namespace {replica.namespace!r}", "ModelCacheNotFound")
 
     gateway_address = (cstatus.get("gateway") or {}).get("address")
-    res.desired = build(replica, pc, cached_repo)
+    res.desired = build(replica, pc, cached_repo, policy, _tolerable_keys(cluster))
     mark_ready_from_observed(req, res.desired)
     res.condition("Resolved", "True", "Resolved",
                   f"InferenceCluster {replica.cluster!r} via {pc.kind} {pc.name!r}")
@@ -158,8 +168,9 @@ def compose(req: StepRequest) -> StepResult:
     return res
 
 
-def build(replica: Replica, pc: ProviderConfigRef,
-          cached_repo: str | None) -> dict[str, Desired]:
+def build(replica: Replica, pc: ProviderConfigRef, cached_repo: str | None,
+          policy: podpolicy.PodPolicy = podpolicy.DEFAULT,
+          tolerable: frozenset[str] = frozenset()) -> dict[str, Desired]:
     """Every Object of the replica, keyed by composition resource name."""
     ns = replica.namespace
     base = naming.replica_labels(replica.deployment, replica.name)
@@ -174,10 +185,11 @@ def build(replica: Replica, pc: ProviderConfigRef,
                                                   readiness=readiness))
 
     # The remote namespace convention shared with ModelCache (docs/caching.md): the manifest is
-    # just the Namespace, identical for every composite ensuring it, and never deleted.
+    # just the Namespace with its Pod Security labels, identical for every composite ensuring
+    # it, and never deleted.
     desired[RES_NAMESPACE] = Desired(remote_object(
         modelcache.namespace_object_name(MODEL_REPLICA, replica.name, replica.cluster), ns,
-        obj_labels, pc, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        obj_labels, pc, podpolicy.namespace_manifest(ns, policy),
         management_policies=SHARED_POLICIES))
 
     pd = replica.mode == "PrefillDecode"
@@ -193,7 +205,8 @@ def build(replica: Replica, pc: ProviderConfigRef,
                     ("claims", engine.name, member.role.lower()), rct)
             templates[member.role] = pods.pod_template(
                 replica, engine, member, claim_template=rct_name if rct is not None else None,
-                inference_pool=pool_name, cached_repo=cached_repo)
+                inference_pool=pool_name, cached_repo=cached_repo,
+                service_account=policy.service_account, tolerable=tolerable)
         wname = naming.workload(replica.name, engine.name)
         selector = pods.selector_labels(replica, engine)
         if engine.multi_node:
@@ -226,6 +239,13 @@ def build(replica: Replica, pc: ProviderConfigRef,
         exposure.path_prefix(replica.namespace, replica.name), backend),
         ready_query=objects.route_accepted_query())
     return desired
+
+
+def _tolerable_keys(cluster: dict[str, Any]) -> frozenset[str]:
+    """Keys of the cluster taints the platform lets tenants tolerate (``tolerable: true``)."""
+    taints = (cluster.get("spec") or {}).get("taints")
+    return frozenset(str(t.get("key")) for t in (taints if isinstance(taints, list) else [])
+                     if isinstance(t, dict) and t.get("tolerable") is True and t.get("key"))
 
 
 def _unknown_pools(replica: Replica, cstatus: dict[str, Any]) -> list[str]:
