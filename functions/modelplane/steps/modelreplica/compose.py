@@ -37,6 +37,7 @@ from modelplane.contract.remote import (
     observed_manifest,
     remote_object,
 )
+from modelplane.placement.compact_ledger import honoured
 from modelplane.step import (
     Desired,
     Selector,
@@ -83,6 +84,13 @@ def compose(req: StepRequest) -> StepResult:
                                                    namespace=req.namespace))
               if isinstance(cache_name, str) and cache_name else None)
 
+    why = honoured(req.composite)
+    if why is not None:
+        # Only a ModelDeployment's replicas went through placement (capacity, taints, pools):
+        # a hand-made one gets no workloads (what exists is kept, never updated).
+        return _hold(req, res, "NotComposed",
+                     f"ModelReplica {req.name!r} is not composed by a ModelDeployment of "
+                     f"namespace {req.namespace!r}: {why}; nothing is composed for it")
     try:
         replica = parse(req.composite)
     except SpecError as exc:
