@@ -61,6 +61,11 @@ APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 PLACEMENT_FIELDS = ("nodeName", "nodeSelector", "affinity", "tolerations", "schedulerName",
                     "priorityClassName")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+#: How deep a free-form value (a template's PodSpec) may nest, counting maps and lists. Every
+#: request carrying it (the ModelReplica inside an InferenceCluster's required resources, the
+#: workload Object observed by the replica) must stay within protobuf's decoding limit of 100
+#: nested messages; tests/security/test_depth.py shows the pipeline decodes this depth.
+MAX_FREE_FORM_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,23 @@ def namespace_manifest(namespace: str, policy: PodPolicy) -> dict[str, Any]:
 
 # -- the checks --------------------------------------------------------------------------------
 
+def too_deep(value: Any, path: str, limit: int) -> str | None:
+    """The path of the first value nested more than ``limit`` maps/lists below ``value``."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        v, p, d = stack.pop()
+        if isinstance(v, dict):
+            items: list[tuple[Any, str]] = [(x, f"{p}.{k}") for k, x in v.items()]
+        elif isinstance(v, list):
+            items = [(x, f"{p}[{i}]") for i, x in enumerate(v)]
+        else:
+            continue
+        if d >= limit and items:
+            return p
+        stack.extend((x, q, d + 1) for x, q in items)
+    return None
+
+
 def _true(v: Any) -> bool:
     return v is True
 
@@ -205,6 +227,10 @@ def floor(template: Any, path: str) -> list[Violation]:
     tmpl = mapping(template)
     spec = mapping(tmpl.get("spec"))
     sp = f"{path}.spec"
+    deep = too_deep(spec, sp, MAX_FREE_FORM_DEPTH)
+    if deep is not None:
+        out.append(Violation(deep, "...", f"nests deeper than {MAX_FREE_FORM_DEPTH} levels, more "
+                             "than every request carrying it can decode"))
     for f in ("hostNetwork", "hostPID"):
         if _true(spec.get(f)):
             out.append(Violation(f"{sp}.{f}", True, "host namespaces are not allowed "
