@@ -59,7 +59,10 @@ def _serve(args: argparse.Namespace) -> int:
               "pass --insecure to serve without TLS", file=sys.stderr)
         return 2
     logging.getLogger("modelplane.server").info("serving on %s", args.address)
-    runtime.serve(server.FunctionRunner(), args.address, creds=creds, insecure=args.insecure,
+    runner = server.FunctionRunner(workers=args.workers, deadline=args.deadline, processes=True)
+    logging.getLogger("modelplane.server").info("%d worker processes, %gs step deadline",
+                                                runner.workers, runner.deadline)
+    runtime.serve(runner, args.address, creds=creds, insecure=args.insecure,
                   options=server.SERVER_OPTIONS)
     return 0
 
@@ -115,6 +118,12 @@ def parser() -> argparse.ArgumentParser:
                         "Deployment names 'metrics'; empty: off)")
     s.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="text, or one JSON object per line (default %(default)s)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="requests served at once, each in a worker process (default "
+                        "$MODELPLANE_WORKERS or 3 per core)")
+    s.add_argument("--deadline", type=float, default=None,
+                   help="seconds before a request ends as a Fatal result (default "
+                        "$MODELPLANE_STEP_DEADLINE or 60)")
     s.set_defaults(func=_serve)
 
     r = sub.add_parser(

@@ -8,13 +8,17 @@ about any Modelplane kind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
 from collections import OrderedDict
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
@@ -40,6 +44,18 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
+
+# The conversion cache's bound, in estimated bytes of converted objects (MODELPLANE_CACHE_BYTES).
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+# Steps run on a bounded pool of workers (--workers / MODELPLANE_WORKERS): a few per core, so a
+# core is never idle while requests wait and a few slow reconciles leave room for the rest.
+DEFAULT_WORKERS = 3 * (os.cpu_count() or 1)
+# A request that takes longer than this (--deadline / MODELPLANE_STEP_DEADLINE, seconds) ends
+# as a Fatal result for its XR; Crossplane retries it later, and nothing is deleted.
+DEFAULT_DEADLINE_SECONDS = 60.0
+# With worker threads (tests), a short interpreter switch interval lets a small request's
+# thread run between the bytecodes of a long one (the default is 5 ms).
+SWITCH_INTERVAL_SECONDS = 0.001
 
 _READY = {
     "True": fnv1.READY_TRUE,
@@ -94,10 +110,14 @@ class _RequiredCache:
 
     # Nested objects smaller than this are cheaper to convert than to look up.
     SHARE_MIN_BYTES = 128
+    # Converted Python objects take several times their wire size; the bound is on that estimate.
+    PY_BYTES_PER_WIRE_BYTE = 8
 
-    def __init__(self, max_entries: int = 262144) -> None:
-        self._entries: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-        self._max = max_entries
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        # digest -> (object, estimated bytes); least recently used first.
+        self._entries: OrderedDict[bytes, tuple[dict[str, Any], int]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._lock = threading.Lock()
         # Tests set MODELPLANE_VERIFY_REQUIRED_CACHE=1: every hit is checked against a fresh
         # conversion, so a step that mutates a shared required resource fails loudly.
@@ -110,19 +130,25 @@ class _RequiredCache:
             return self._struct(s)
 
     def _struct(self, s: struct_pb2.Struct) -> dict[str, Any]:
-        digest = hashlib.blake2b(s.SerializeToString(deterministic=True), digest_size=16).digest()
-        hit = self._entries.get(digest)
-        if hit is not None:
+        wire = s.SerializeToString(deterministic=True)
+        digest = hashlib.blake2b(wire, digest_size=16).digest()
+        entry = self._entries.get(digest)
+        if entry is not None:
             self._entries.move_to_end(digest)
             self.hits += 1
-            if self.verify and hit != struct_to_dict(s):
+            if self.verify and entry[0] != struct_to_dict(s):
                 raise AssertionError("a step mutated a required resource it was given")
-            return hit
+            return entry[0]
         obj = {key: self._value(v) for key, v in s.fields.items()}
         self.misses += 1
-        self._entries[digest] = obj
-        if len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        size = len(wire) * self.PY_BYTES_PER_WIRE_BYTE
+        if size > self.max_bytes:
+            return obj  # larger than the whole cache: converted, not kept
+        self._entries[digest] = (obj, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes and self._entries:
+            _, (_, freed) = self._entries.popitem(last=False)
+            self.bytes -= freed
         return obj
 
     def _value(self, v: struct_pb2.Value) -> Any:
@@ -138,10 +164,20 @@ class _RequiredCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self.hits = self.misses = 0
+            self.hits = self.misses = self.bytes = 0
 
 
-REQUIRED_CACHE = _RequiredCache()
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        log.warning("ignoring %s=%r: not a number", name, raw)
+        return default
+
+
+REQUIRED_CACHE = _RequiredCache(int(_env_number("MODELPLANE_CACHE_BYTES",
+                                                DEFAULT_CACHE_BYTES)))
 
 
 def build_request(
@@ -284,13 +320,92 @@ def _run(req: fnv1.RunFunctionRequest, out: dict[str, Any]) -> fnv1.RunFunctionR
     return rsp
 
 
+def _describe(req: fnv1.RunFunctionRequest) -> str:
+    xr = req.observed.composite.resource.fields
+    kind = xr["kind"].string_value if "kind" in xr else "?"
+    meta = xr["metadata"].struct_value.fields if "metadata" in xr else {}
+    name = meta["name"].string_value if "name" in meta else "?"
+    step = req.input.fields["step"].string_value if "step" in req.input.fields else "?"
+    return f"step {step!r} for {kind} {name!r}"
+
+
+def _init_worker() -> None:
+    """A worker process: every step registered, ready to serve."""
+    load_steps()
+
+
+def run_bytes(data: bytes) -> bytes:
+    """:func:`run` over the wire format (what a worker process is sent and answers)."""
+    try:
+        req = fnv1.RunFunctionRequest.FromString(data)
+    except Exception as exc:  # e.g. nesting beyond the decoder's limit
+        rsp = fnv1.RunFunctionResponse()
+        sdk_response.fatal(rsp, f"cannot decode the request: {type(exc).__name__}: {exc}")
+        return bytes(rsp.SerializeToString())
+    return bytes(run(req).SerializeToString())
+
+
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
-    """The FunctionRunnerService implementation Crossplane calls."""
+    """The FunctionRunnerService implementation Crossplane calls.
+
+    Crossplane reconciles many XRs concurrently against one function, so each request runs on
+    a bounded pool of workers and the event loop stays free to accept the next: a slow request
+    never queues an unrelated one behind it (up to ``workers`` at once). `modelplane serve`
+    uses worker *processes*: a step is mostly Python, and threads would share one interpreter
+    lock, so a long CPU-bound reconcile would still slow every other thread down. (Each
+    process keeps its own conversion cache.) ``processes=False`` runs steps on threads of this
+    process instead, which tests use to register steps of their own.
+
+    A request still running after ``deadline`` seconds is answered with a Fatal result for its
+    XR; its worker finishes in the background (it cannot be stopped midway) and its answer is
+    dropped.
+    """
+
+    def __init__(self, workers: int | None = None, deadline: float | None = None,
+                 processes: bool = False) -> None:
+        self.workers = max(1, int(workers if workers is not None else _env_number(
+            "MODELPLANE_WORKERS", DEFAULT_WORKERS)))
+        self.deadline = float(deadline if deadline is not None else _env_number(
+            "MODELPLANE_STEP_DEADLINE", DEFAULT_DEADLINE_SECONDS))
+        self.processes = processes
+        self._pool: Executor
+        if processes:
+            # spawn, not fork: the gRPC runtime's threads must not be forked.
+            self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker)
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers,
+                                            thread_name_prefix="modelplane-step")
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
+
+    async def _run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        loop = asyncio.get_running_loop()
+        if not self.processes:
+            return await loop.run_in_executor(self._pool, run, req)
+        data = await loop.run_in_executor(self._pool, run_bytes, req.SerializeToString())
+        return fnv1.RunFunctionResponse.FromString(data)
 
     async def RunFunction(
-        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        return run(req)
+        work = asyncio.ensure_future(self._run(req))
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), self.deadline)
+        except TimeoutError:
+            what = _describe(req)
+            log.error("%s exceeded the %.0fs deadline", what, self.deadline)
+            rsp = sdk_response.to(req)
+            sdk_response.fatal(rsp, f"{what} exceeded the step deadline of {self.deadline:g}s "
+                                    "(MODELPLANE_STEP_DEADLINE); nothing was changed")
+            return rsp
+
+    def shutdown(self) -> None:
+        """Stop taking work; worker processes are terminated (a slow one is not waited for)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.processes:
+            for child in multiprocessing.active_children():
+                child.terminate()
 
 
 def load_steps() -> None:

@@ -58,9 +58,21 @@ def test_unschedulable_clusters_say_why(rule: str, cluster_obj: dict, spec: dict
 
 
 def test_tolerated_taint_admits_replicas() -> None:
-    c = cluster("a", [("p", "l4", 2)], taints=[{"key": "maint", "effect": "NoSchedule"}])
-    md = deployment(tolerations=[{"key": "maint", "operator": "Exists"}])
+    c = cluster("a", [("p", "l4", 2)], taints=[{"key": "dedicated", "effect": "NoSchedule",
+                                                "tolerable": True}])
+    md = deployment(tolerations=[{"key": "dedicated", "operator": "Exists"}])
     assert clusters_of(place(request(md), fleet([c], [L4]), [])) == ["a"]
+
+
+@pytest.mark.parametrize("toleration", [
+    {"operator": "Exists"}, {"key": "maint", "operator": "Exists"},
+    {"key": "maint", "operator": "Exists", "effect": "NoSchedule"}])
+def test_no_toleration_overrides_a_taint_the_platform_did_not_mark_tolerable(
+        toleration: dict[str, str]) -> None:
+    c = cluster("a", [("p", "l4", 2)], taints=[{"key": "maint", "effect": "NoSchedule"}])
+    d = place(request(deployment(tolerations=[toleration])), fleet([c], [L4]), [])
+    assert clusters_of(d) == []
+    assert "is not tolerable" in d.unschedulable[0].message
 
 
 def test_spread_before_pack_by_cluster() -> None:

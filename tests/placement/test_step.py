@@ -50,11 +50,21 @@ def fleet_store(extra_replicas: list[Any] | None = None) -> dict[str, list[Any]]
             "ModelReplica": list(extra_replicas or [])}
 
 
+def composed_metadata(meta: dict[str, Any], deployment: str) -> dict[str, Any]:
+    """The metadata Crossplane adds to what a ModelDeployment composes."""
+    return {**meta, "labels": {**(meta.get("labels") or {}),
+                               "crossplane.io/composite": deployment},
+            "ownerReferences": [{"apiVersion": "modelplane.ai/v1alpha1",
+                                 "kind": "ModelDeployment", "name": deployment,
+                                 "uid": f"uid-{deployment}", "controller": True}]}
+
+
 def observe(composed: StepResult, ready: bool = True) -> dict[str, Any]:
     out = {}
     for n, d in composed.desired.items():
         obj = dict(d.resource)
         if obj["kind"] == "ModelReplica":
+            obj["metadata"] = composed_metadata(obj["metadata"], obj["spec"]["deployment"])
             obj["status"] = {"address": f"10.0.0.1/{obj['metadata']['name']}", "conditions": [
                 {"type": "Ready", "status": "True" if ready else "False", "reason": "x"}]}
         out[n] = obj
@@ -143,17 +153,22 @@ def test_unschedulable_status_explains_per_cluster() -> None:
 
 
 def test_other_deployments_replicas_fill_the_ledger() -> None:
-    other = {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
-             "metadata": {"name": "z-1", "namespace": "else"},
-             "spec": {"deployment": "z", "cluster": "a", "engines": [{"name": "e", "members": [
-                 {"role": "Standalone", "pool": "p", "template": {"spec": {}},
-                  "devices": [{"name": "gpu", "deviceClassName": "gpu.nvidia.com",
-                               "count": 1}]}]}]}}
     md = deployment("m", replicas=4, selectors=[MEM20])
-    _, composed, _ = run(md, {}, fleet_store([other, dict(other, metadata={
-        "name": "z-2", "namespace": "else"})]))
+    _, composed, _ = run(md, {}, fleet_store([other_replica("z-1"), other_replica("z-2")]))
     assert composed.status["scheduledReplicas"] == 2
     assert {p["cluster"] for p in composed.status["placements"]} == {"b"}
+
+
+def other_replica(name: str, composed: bool = True, gpus: int = 1) -> dict[str, Any]:
+    """Another namespace's replica on cluster a, pool p (as its ModelDeployment composed it,
+    or hand-made)."""
+    meta: dict[str, Any] = {"name": name, "namespace": "else"}
+    return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
+            "metadata": composed_metadata(meta, "z") if composed else meta,
+            "spec": {"deployment": "z", "cluster": "a", "engines": [{"name": "e", "members": [
+                {"role": "Standalone", "pool": "p", "template": {"spec": {}},
+                 "devices": [{"name": "gpu", "deviceClassName": "gpu.nvidia.com",
+                              "count": gpus}]}]}]}}
 
 
 def test_context_decision_is_plain_json() -> None:

@@ -216,7 +216,9 @@ def test_https_upstream_originates_verified_tls_with_sni() -> None:
     ep["spec"]["url"] = "https://api.groq.com/openai"
     config = modelendpoint.compose(endpoint_req(ep)).desired["proxy-config"].resource["data"][
         "default.conf.template"]
-    assert "proxy_pass https://api.groq.com/openai/;" in config
+    # Resolved as an absolute name (no search domains); SNI and Host keep the name as written.
+    assert "proxy_pass https://api.groq.com./openai/;" in config
+    assert "proxy_set_header Host api.groq.com;" in config
     assert "proxy_ssl_verify on;" in config
     assert "proxy_ssl_server_name on;" in config
     assert "proxy_ssl_name api.groq.com;" in config

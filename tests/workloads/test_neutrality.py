@@ -38,12 +38,9 @@ USER_SIDECAR: dict[str, Any] = {"name": "metrics", "image": "example.com/exporte
 USER_POD: dict[str, Any] = {
     "containers": [USER_CONTAINER, USER_SIDECAR],
     "volumes": [{"name": "scratch", "emptyDir": {}}],
-    "nodeSelector": {"example.com/zone": "a"},
-    "tolerations": [{"key": "example.com/dedicated", "operator": "Equal", "value": "ml",
-                     "effect": "NoSchedule"}],
-    "serviceAccountName": "engine",
     "terminationGracePeriodSeconds": 120,
-    "priorityClassName": "inference",
+    "runtimeClassName": "nvidia",
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
 }
 # What Modelplane may add to the engine container; nothing else may differ.
 OWNED_CONTAINER_FIELDS = {"resources", "volumeMounts", "ports", "readinessProbe", "args"}
@@ -76,16 +73,16 @@ def test_user_container_field_passes_through_verbatim(field: str) -> None:
         assert got[field] == USER_CONTAINER[field]
 
 
-@pytest.mark.parametrize("field", ["serviceAccountName", "terminationGracePeriodSeconds",
-                                   "priorityClassName"])
+# Placement and identity fields (nodeSelector, tolerations, serviceAccountName, ...) are not
+# the user's to set: the pod policy refuses them (tests/security/test_podpolicy.py).
+@pytest.mark.parametrize("field", ["terminationGracePeriodSeconds", "runtimeClassName",
+                                   "securityContext"])
 def test_user_pod_fields_pass_through_verbatim(field: str) -> None:
     assert _pod(_xr(USER_POD))["spec"][field] == USER_POD[field]
 
 
-def test_user_node_selector_tolerations_volumes_and_metadata_are_kept() -> None:
+def test_user_volumes_and_metadata_are_kept() -> None:
     pod = _pod(_xr(USER_POD))
-    assert pod["spec"]["nodeSelector"]["example.com/zone"] == "a"
-    assert USER_POD["tolerations"][0] in pod["spec"]["tolerations"]
     assert pod["spec"]["volumes"][0] == USER_POD["volumes"][0]
     assert pod["metadata"]["labels"]["team"] == "nlp"
     assert pod["metadata"]["annotations"] == {"example.com/note": "keep"}

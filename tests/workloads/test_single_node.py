@@ -9,7 +9,7 @@ from modelplane.step import StepResult
 from modelplane.steps.modelreplica.compose import compose
 
 from tests.conformance import problems
-from tests.workloads.fixtures import SEED_CEL, manifests, replica, request, standalone
+from tests.workloads.fixtures import SEED_CEL, cluster, manifests, replica, request, standalone
 
 
 def _compose(xr: dict[str, Any] | None = None) -> StepResult:
@@ -51,10 +51,29 @@ def test_pods_are_pinned_to_the_placed_pool_and_tolerate_the_gpu_taint() -> None
         pod["tolerations"])
 
 
-def test_replica_tolerations_reach_the_pods() -> None:
+def _tainted(tolerable: bool) -> dict[str, Any]:
+    c = cluster()
+    c["spec"]["taints"] = [{"key": "example.com/spot", "effect": "NoExecute",
+                            "tolerable": tolerable}]
+    return c
+
+
+def test_replica_tolerations_of_tolerable_taints_reach_the_pods() -> None:
     tol = {"key": "example.com/spot", "operator": "Exists", "effect": "NoExecute"}
-    pod = manifests(_compose(replica(tolerations=[tol])).desired)["workload-qwen"]
+    out = compose(request(replica(tolerations=[tol]), clusters=[_tainted(True)]))
+    pod = manifests(out.desired)["workload-qwen"]
     assert tol in pod["spec"]["template"]["spec"]["tolerations"]
+
+
+@pytest.mark.parametrize("tol", [
+    {"operator": "Exists"},
+    {"key": "example.com/spot", "operator": "Exists"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists"}])
+def test_replica_tolerations_of_other_taints_never_reach_the_pods(tol: dict[str, str]) -> None:
+    out = compose(request(replica(tolerations=[tol]), clusters=[_tainted(False)]))
+    pod = manifests(out.desired)["workload-qwen"]
+    assert pod["spec"]["template"]["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def test_member_without_devices_claims_nothing() -> None:
@@ -118,5 +137,9 @@ def test_every_composed_object_conforms(name: str) -> None:
 def test_namespace_object_follows_the_shared_remote_namespace_convention() -> None:
     ns = _compose().desired["namespace"].resource
     assert ns["metadata"]["name"] == "modelreplica-qwen-demo-0-starter-namespace"
+    ps = "pod-security.kubernetes.io/"
     assert ns["spec"]["forProvider"]["manifest"] == {
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-team"}}
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-team", "labels": {
+            f"{ps}enforce": "baseline", f"{ps}enforce-version": "latest",
+            f"{ps}warn": "baseline", f"{ps}warn-version": "latest",
+            f"{ps}audit": "baseline", f"{ps}audit-version": "latest"}}}

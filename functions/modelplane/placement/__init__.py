@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.contract.api import INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA, is_ours
+from modelplane.placement.compact_ledger import honoured
 from modelplane.placement.core import place
 from modelplane.placement.inputs import clusters_from, usage_from
 from modelplane.placement.ledger import Ledger
@@ -26,7 +27,8 @@ def free_capacity(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         return [o for o in objects if o.get("kind") == kind and is_ours(o)]
 
     clusters = clusters_from(of(INFERENCE_CLUSTER), of(INFERENCE_CLASS))
-    ledger = Ledger(Fleet(clusters, [usage_from(o) for o in of(MODEL_REPLICA)]))
+    ledger = Ledger(Fleet(clusters, [usage_from(o) for o in of(MODEL_REPLICA)
+                                     if honoured(o) is None]))
     out: dict[tuple[str, str], str] = {}
     for cname in sorted(clusters):
         for pool in clusters[cname].pools:

@@ -14,6 +14,8 @@ from typing import Any
 
 from modelplane.common.fields import mapping as _d
 from modelplane.common.fields import sequence as _l
+from modelplane.contract.api import MODEL_DEPLOYMENT
+from modelplane.contract.ownership import not_composed_by
 from modelplane.placement.inputs import usage_from
 from modelplane.placement.model import PodGroup, Usage, Vector
 
@@ -30,10 +32,29 @@ def owner_key(namespace: str, deployment: str) -> str:
     return f"{namespace}/{deployment}"
 
 
+def honoured(obj: Mapping[str, Any]) -> str | None:
+    """Why a ModelReplica does not count (None when it does): only a replica controlled by the
+    ModelDeployment of its own namespace that its ``spec.deployment`` names is placement's; a
+    hand-made one never enters a capacity ledger (docs/security.md)."""
+    why = not_composed_by(obj, MODEL_DEPLOYMENT)
+    if why is not None:
+        return why
+    owner = (_d(obj.get("metadata")).get("ownerReferences") or [{}])
+    name = next((r.get("name") for r in owner if isinstance(r, dict) and r.get("controller")),
+                None)
+    deployment = _d(obj.get("spec")).get("deployment")
+    if deployment != name:
+        return f"spec.deployment {deployment!r} is not its controller ModelDeployment {name!r}"
+    return None
+
+
 def allocation_summary(replicas: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per pool, the pods a cluster's ModelReplicas claim, grouped by owning deployment."""
+    """Per pool, the pods a cluster's ModelReplicas claim, grouped by owning deployment (only
+    replicas a ModelDeployment composed: see :func:`honoured`)."""
     groups: dict[tuple[str, str, Vector], int] = {}
     for obj in replicas:
+        if honoured(obj) is not None:
+            continue
         meta, spec = _d(obj.get("metadata")), _d(obj.get("spec"))
         owner = owner_key(str(meta.get("namespace") or ""), str(spec.get("deployment") or ""))
         for group in usage_from(obj).pods:

@@ -127,6 +127,9 @@ def tolerated(request: Request, cluster: Cluster, effects: tuple[str, ...]) -> s
             continue
         if not any(tol.tolerates(t) for tol in request.tolerations):
             value = f"={t.value}" if t.value else ""
+            if not t.tolerable:
+                return (f"taint {t.key}{value}:{t.effect} is not tolerable (the platform "
+                        "cordons or drains the cluster; spec.tolerations cannot override it)")
             return f"taint {t.key}{value}:{t.effect} is not tolerated by spec.tolerations"
     return None
 

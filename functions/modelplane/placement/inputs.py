@@ -165,7 +165,8 @@ def cluster_from(obj: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]
     ready = conditions.get(obj, "Ready")
     is_ready = bool(ready and ready.get("status") == "True")
     since = None if is_ready or ready is None else parse_time(ready.get("lastTransitionTime"))
-    taints = tuple(Taint(str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "")))
+    taints = tuple(Taint(str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "")),
+                         tolerable=t.get("tolerable") is True)
                    for t in _l(spec.get("taints")) if isinstance(t, dict))
     labels = {str(k): str(v) for k, v in _d(meta.get("labels")).items()}
     if len(pools) > 1:

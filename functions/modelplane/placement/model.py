@@ -72,6 +72,9 @@ class Taint:
     key: str
     value: str
     effect: str  # NoSchedule | NoExecute
+    # Only a taint the platform marks tolerable may be tolerated by a tenant's toleration; a
+    # cordon or drain repels every replica, whatever it tolerates (docs/security.md).
+    tolerable: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class Toleration:
     effect: str  # "" matches both effects
 
     def tolerates(self, t: Taint) -> bool:
+        if not t.tolerable:
+            return False
         if self.effect and self.effect != t.effect:
             return False
         if self.operator == "Exists":

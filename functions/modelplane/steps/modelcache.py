@@ -21,6 +21,7 @@ from typing import Any
 
 from modelplane.common import conditions, selectors
 from modelplane.common.names import dns_label, short_hash
+from modelplane.contract import podpolicy
 from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.metadata import CACHE_LABEL, CLUSTER_LABEL
 from modelplane.contract.modelcache import MOUNT_PATH, model_path, namespace_object_name, pvc_name
@@ -419,7 +420,7 @@ def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,
     ns_obj = namespace_object_name(MODEL_CACHE, cache, name)
     res.desired[_NS + name] = Desired(remote_object(
         ns_obj, namespace, labels, provider_ref,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        podpolicy.namespace_manifest(namespace, podpolicy.policy_from(cluster)),
         management_policies=SHARED_POLICIES,
     ))
 

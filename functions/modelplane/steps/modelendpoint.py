@@ -22,10 +22,23 @@ from typing import Any
 
 from modelplane.common import conditions
 from modelplane.common.names import dns_label, short_hash
-from modelplane.contract.api import GROUP, MODEL_ENDPOINT
-from modelplane.contract.metadata import CONFIG_HASH_ANNOTATION, ENDPOINT_LABEL, READY_ANNOTATION
-from modelplane.step import Desired, Resource, StepRequest, StepResult, step
-from modelplane.steps.routing import Upstream, UpstreamError, parse_upstream
+from modelplane.contract.api import (
+    API_VERSION,
+    GROUP,
+    INFERENCE_CLUSTER,
+    INFERENCE_GATEWAY,
+    MODEL_DEPLOYMENT,
+    MODEL_ENDPOINT,
+)
+from modelplane.contract.metadata import (
+    CLUSTER_LABEL,
+    CONFIG_HASH_ANNOTATION,
+    ENDPOINT_LABEL,
+    READY_ANNOTATION,
+)
+from modelplane.contract.ownership import not_composed_by
+from modelplane.step import Desired, Resource, Selector, StepRequest, StepResult, require, step
+from modelplane.steps.routing import Upstream, UpstreamError, endpointpolicy, parse_upstream
 from modelplane.steps.routing.upstream import PROXY_PORT, PROXY_SERVICE_PORT
 
 PROXY_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
@@ -42,7 +55,10 @@ def proxy_config(up: Upstream) -> str:
     key placeholder is filled from the Secret-backed variable at container start and nowhere
     else. Buffering is off so streamed completions (server-sent events) flow token by token.
     """
-    target = f"{up.scheme}://{up.host_port}{up.path.rstrip('/')}/"
+    # A name is resolved as an absolute name (trailing dot): the proxy pod's resolver would
+    # otherwise try its search domains first, and "svc.other-namespace" would reach a Service
+    # inside the control plane. Host header and SNI keep the name as written.
+    target = f"{up.scheme}://{_absolute(up)}{up.path.rstrip('/')}/"
     lines = [
         "# Composed by Modelplane for a ModelEndpoint. ${" + API_KEY_ENV + "} is filled from",
         "# the referenced Secret by the image's entrypoint at container start.",
@@ -75,6 +91,13 @@ def proxy_config(up: Upstream) -> str:
         lines.append(f"        proxy_set_header Authorization \"Bearer ${{{API_KEY_ENV}}}\";")
     lines += ["    }", "}", ""]
     return "\n".join(lines)
+
+
+def _absolute(up: Upstream) -> str:
+    if up.address_type != "FQDN":
+        return up.host_port
+    default = 443 if up.scheme == "https" else 80
+    return f"{up.host}." + ("" if up.port == default else f":{up.port}")
 
 
 def _labels(name: str) -> dict[str, str]:
@@ -173,6 +196,43 @@ def _ready(req: StepRequest, rname: str) -> bool:
     return True  # Services, EndpointSlices and ConfigMaps are ready once they exist
 
 
+REFUSED_REASON = "EndpointRefused"
+
+
+def _refused(req: StepRequest, res: StepResult, up: Upstream) -> tuple[str | None, str]:
+    """Why the endpoint policy refuses this endpoint (None: it does not), and what it still
+    waits for ("" when nothing).
+
+    Only a host the default policy refuses needs more inputs (the requirements depend on the
+    spec alone, so they are stable across the loop's calls). An endpoint composed for a replica
+    (controlled by a ModelDeployment) is exempt when its URL is a replica address of its own
+    namespace behind the gateway of the cluster it names; any other endpoint, including one
+    that merely claims to be composed, is judged as hand-made against the platform allowlist.
+    """
+    if endpointpolicy.refusal(up.host) is None:
+        return None, ""
+    hint = ""
+    if not_composed_by(req.composite, MODEL_DEPLOYMENT) is None:
+        cname = ((req.composite.get("metadata") or {}).get("labels") or {}).get(CLUSTER_LABEL)
+        if cname:
+            clusters = require(req, res, "cluster", Selector(
+                API_VERSION, INFERENCE_CLUSTER, match_name=str(cname)))
+            if clusters is None:
+                return None, f"InferenceCluster {cname!r} (label {CLUSTER_LABEL})"
+            address = ((clusters[0].get("status") or {}).get("gateway") or {}).get(
+                "address") if clusters else None
+            if endpointpolicy.is_replica_address(str(req.spec.get("url")), req.namespace or "",
+                                                 str(address) if address else None):
+                return None, ""
+            hint = (f" (nor is it a replica address of namespace {req.namespace!r} behind "
+                    f"InferenceCluster {cname!r}'s gateway {address!r})")
+    gateways = require(req, res, "gateways", Selector.labels(API_VERSION, INFERENCE_GATEWAY, {}))
+    if gateways is None:
+        return None, "the InferenceGateways' spec.endpointPolicy"
+    why = endpointpolicy.refusal(up.host, endpointpolicy.policy_from(gateways))
+    return (why + hint if why else None), ""
+
+
 @step("compose-endpoint", kinds=[MODEL_ENDPOINT])
 def compose(req: StepRequest) -> StepResult:
     res = StepResult()
@@ -187,6 +247,20 @@ def compose(req: StepRequest) -> StepResult:
         res.condition("Routable", "False", "InvalidSpec", msg)
         res.event("Warning", msg, "InvalidSpec")
         res.composite_ready = "False"
+        return res
+
+    why, waiting = _refused(req, res, up)
+    if why is not None or waiting:
+        res.desired = req.keep_observed()
+        for rname in res.desired:
+            res.desired[rname].ready = "True" if _ready(req, rname) else "False"
+        res.status["ready"] = False
+        if waiting:
+            res.condition("Routable", "Unknown", "Resolving", f"waiting for {waiting}")
+            return res
+        msg = f"spec.url {req.spec.get('url')!r}: host {up.host!r} {why}; not routed"
+        res.condition("Routable", "False", REFUSED_REASON, msg)
+        res.event("Warning", msg, REFUSED_REASON)
         return res
 
     objs = _proxied(req.name, up) if up.proxied else _direct(req.name, up)

@@ -37,6 +37,7 @@ from modelplane.steps.routing import (
     HTTP_LISTENER,
     Backend,
     Plan,
+    endpointpolicy,
     gateway_names,
     plan_routes,
     route_name,
@@ -218,7 +219,8 @@ def compose(req: StepRequest) -> StepResult:
             sel = (spec["endpoints"][i].get("selector") or {})
             res.event("Warning", f"spec.endpoints[{i}].selector {sel!r} selects no "
                       f"ModelEndpoint in namespace {ns!r}", "NoEndpointsSelected")
-    plan = plan_routes(spec, ns, [s or [] for s in selected], last_routed(req))
+    plan = plan_routes(spec, ns, [s or [] for s in selected], last_routed(req),
+                       endpointpolicy.policy_from(gateways))
     for rname, obj in sorted(build_route(req, plan, gateway).items()):
         observed = req.observed.get(rname)
         ok = _route_accepted(observed) if rname == "route" else observed is not None

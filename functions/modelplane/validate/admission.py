@@ -19,6 +19,7 @@ from typing import Any
 import celpy
 from celpy import celtypes
 
+from modelplane.contract.podpolicy import MAX_FREE_FORM_DEPTH, too_deep
 from modelplane.validate.registry import Registry
 
 Schema = dict[str, Any]
@@ -166,8 +167,21 @@ def _preserves(schema: Schema) -> bool:
     return bool(schema.get("x-kubernetes-preserve-unknown-fields"))
 
 
-def _prune(value: Any, schema: Schema, path: str, errors: list[FieldError]) -> Any:
-    """Drop fields the schema does not know, reporting each (strict field validation)."""
+def _prune(value: Any, schema: Schema, path: str, errors: list[FieldError],
+           inside_free: bool = False) -> Any:
+    """Drop fields the schema does not know, reporting each (strict field validation).
+
+    A free-form subtree (``x-kubernetes-preserve-unknown-fields``, with or without declared
+    properties) is kept, but only as deep as every request that carries it can decode; the
+    API server cannot bound this (CEL does not see preserved unknown fields), so the steps
+    check it again at run time.
+    """
+    if isinstance(value, dict | list) and _preserves(schema) and not inside_free:
+        deep = too_deep(value, path, MAX_FREE_FORM_DEPTH)
+        if deep is not None:
+            errors.append(FieldError(deep, f"nests deeper than {MAX_FREE_FORM_DEPTH} levels of "
+                                     f"maps and lists below {path}; Modelplane cannot carry it"))
+    free = inside_free or _preserves(schema)
     if isinstance(value, dict) and schema.get("type", "object") == "object":
         props = schema.get("properties")
         addl = schema.get("additionalProperties")
@@ -176,9 +190,9 @@ def _prune(value: Any, schema: Schema, path: str, errors: list[FieldError]) -> A
         out: dict[str, Any] = {}
         for key, child in value.items():
             if props is not None and key in props:
-                out[key] = _prune(child, props[key], _join(path, str(key)), errors)
+                out[key] = _prune(child, props[key], _join(path, str(key)), errors, free)
             elif isinstance(addl, dict):
-                out[key] = _prune(child, addl, f"{path}[{key}]", errors)
+                out[key] = _prune(child, addl, f"{path}[{key}]", errors, free)
             elif _preserves(schema):
                 out[key] = child
             else:
@@ -187,7 +201,8 @@ def _prune(value: Any, schema: Schema, path: str, errors: list[FieldError]) -> A
                                          f"unknown field {key!r}; known fields here: {known}"))
         return out
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_prune(v, schema["items"], f"{path}[{i}]", errors) for i, v in enumerate(value)]
+        return [_prune(v, schema["items"], f"{path}[{i}]", errors, free)
+                for i, v in enumerate(value)]
     return value
 
 

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from modelplane.common import conditions
-from modelplane.contract import context
+from modelplane.contract import context, podpolicy
 from modelplane.contract.api import API_VERSION, MODEL_DEPLOYMENT, MODEL_ENDPOINT, MODEL_REPLICA
 from modelplane.contract.boundary import endpoint_labels
 from modelplane.contract.metadata import (
@@ -74,6 +74,18 @@ def _replica_spec(req: StepRequest, placed: PlacedReplica) -> dict[str, Any]:
     return out
 
 
+def policy_violations(spec: dict[str, Any]) -> list[podpolicy.Violation]:
+    """What the pod policy's floor refuses in any member template (the hosting cluster's own
+    settings are checked again by the ModelReplica when it composes the workloads)."""
+    out: list[podpolicy.Violation] = []
+    for i, e in enumerate(spec.get("engines") or []):
+        for j, m in enumerate((e or {}).get("members") or [] if isinstance(e, dict) else []):
+            if isinstance(m, dict):
+                out += podpolicy.floor(m.get("template"),
+                                       f"spec.engines[{i}].members[{j}].template")
+    return out
+
+
 def _labels(req: StepRequest, cluster: str) -> dict[str, str]:
     own = (req.composite.get("metadata") or {}).get("labels") or {}
     labels = {k: str(v) for k, v in own.items()
@@ -128,6 +140,18 @@ def compose(req: StepRequest) -> StepResult:
                         f"{context.PLACEMENT} ({err})")
     observed_replicas = {n: o for n, o in req.observed.items()
                          if o.get("kind") == MODEL_REPLICA}
+    violations = policy_violations(req.spec)
+    if violations:
+        # No replica is composed from a template the pod policy refuses; the replicas that run
+        # (from an earlier template) are kept as they are until the template is fixed.
+        res.desired = req.keep_observed()
+        mark_ready_from_observed(req, res.desired)
+        res.status.update({"labelSelector": selector, "desiredReplicas": decision.desired})
+        msg = (f"pod policy: {podpolicy.describe(violations)}; keeping the "
+               f"{len(observed_replicas)} existing replica(s) unchanged and composing nothing")
+        res.condition("ReplicasScheduled", "False", "PodPolicyViolation", msg)
+        res.event("Warning", msg, "PodPolicyViolation")
+        return res
     if decision.blocked:
         res.desired = req.keep_observed()
         mark_ready_from_observed(req, res.desired)

@@ -31,7 +31,7 @@ from modelplane.contract.api import (
     MODEL_REPLICA,
 )
 from modelplane.placement import core
-from modelplane.placement.compact_ledger import owner_key, summary_usages
+from modelplane.placement.compact_ledger import honoured, owner_key, summary_usages
 from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
     clusters_from,
@@ -174,7 +174,7 @@ def place(req: StepRequest) -> StepResult:
                            Selector.labels(API_VERSION, MODEL_REPLICA, {}))
         if replicas is None:
             return _waiting(res, own, desired, "ModelReplicas")
-        usages = [usage_from(o) for o in replicas]
+        usages = [usage_from(o) for o in replicas if honoured(o) is None]
     else:
         usages = summarised
     # Our own observed replicas count too, even before the API lists them. (The compact

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.common import conditions
-from modelplane.contract import modelcache
+from modelplane.contract import modelcache, podpolicy
 from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.context import UNSCHEDULABLE_REASON
 from modelplane.contract.metadata import (
@@ -37,6 +37,7 @@ from modelplane.contract.remote import (
     observed_manifest,
     remote_object,
 )
+from modelplane.placement.compact_ledger import honoured
 from modelplane.step import (
     Desired,
     Selector,
@@ -83,6 +84,13 @@ def compose(req: StepRequest) -> StepResult:
                                                    namespace=req.namespace))
               if isinstance(cache_name, str) and cache_name else None)
 
+    why = honoured(req.composite)
+    if why is not None:
+        # Only a ModelDeployment's replicas went through placement (capacity, taints, pools):
+        # a hand-made one gets no workloads (what exists is kept, never updated).
+        return _hold(req, res, "NotComposed",
+                     f"ModelReplica {req.name!r} is not composed by a ModelDeployment of "
+                     f"namespace {req.namespace!r}: {why}; nothing is composed for it")
     try:
         replica = parse(req.composite)
     except SpecError as exc:
@@ -111,6 +119,16 @@ def compose(req: StepRequest) -> StepResult:
         held = _hold(req, res, "PoolNotFound", "; ".join(unknown))
         held.composite_ready = "False"  # its nodes are gone or going: it is not serving
         return held
+    policy = podpolicy.policy_from(cluster)
+    violations = [v for e in replica.engines for m in e.members
+                  for v in podpolicy.check(m.template, f"{m.path}.template", policy,
+                                           replica.namespace)]
+    if violations:
+        # Nothing is composed from a template the cluster's pod policy refuses; what already
+        # runs (from an earlier, admitted template) is kept.
+        return _hold(req, res, "PodPolicyViolation",
+                     f"InferenceCluster {replica.cluster!r} pod policy "
+                     f"({policy.level}): {podpolicy.describe(violations)}")
     ready = conditions.get(cluster, "Ready")
     if ready is not None and ready.get("status") != "True":
         # Workloads are kept and still composed (a NotReady control plane does not stop pods
@@ -142,7 +160,7 @@ def compose(req: StepRequest) -> StepResult:
                   f"exist in namespace {replica.namespace!r}", "ModelCacheNotFound")
 
     gateway_address = (cstatus.get("gateway") or {}).get("address")
-    res.desired = build(replica, pc, cached_repo)
+    res.desired = build(replica, pc, cached_repo, policy, _tolerable_keys(cluster))
     mark_ready_from_observed(req, res.desired)
     res.condition("Resolved", "True", "Resolved",
                   f"InferenceCluster {replica.cluster!r} via {pc.kind} {pc.name!r}")
@@ -173,8 +191,9 @@ def _set_ready(res: StepResult) -> None:
                                      and res.status.get("address")) else "False"
 
 
-def build(replica: Replica, pc: ProviderConfigRef,
-          cached_repo: str | None) -> dict[str, Desired]:
+def build(replica: Replica, pc: ProviderConfigRef, cached_repo: str | None,
+          policy: podpolicy.PodPolicy = podpolicy.DEFAULT,
+          tolerable: frozenset[str] = frozenset()) -> dict[str, Desired]:
     """Every Object of the replica, keyed by composition resource name."""
     ns = replica.namespace
     base = naming.replica_labels(replica.deployment, replica.name)
@@ -189,10 +208,11 @@ def build(replica: Replica, pc: ProviderConfigRef,
                                                   readiness=readiness))
 
     # The remote namespace convention shared with ModelCache (docs/caching.md): the manifest is
-    # just the Namespace, identical for every composite ensuring it, and never deleted.
+    # just the Namespace with its Pod Security labels, identical for every composite ensuring
+    # it, and never deleted.
     desired[RES_NAMESPACE] = Desired(remote_object(
         modelcache.namespace_object_name(MODEL_REPLICA, replica.name, replica.cluster), ns,
-        obj_labels, pc, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        obj_labels, pc, podpolicy.namespace_manifest(ns, policy),
         management_policies=SHARED_POLICIES))
 
     pd = replica.mode == "PrefillDecode"
@@ -208,7 +228,8 @@ def build(replica: Replica, pc: ProviderConfigRef,
                     ("claims", engine.name, member.role.lower()), rct)
             templates[member.role] = pods.pod_template(
                 replica, engine, member, claim_template=rct_name if rct is not None else None,
-                inference_pool=pool_name, cached_repo=cached_repo)
+                inference_pool=pool_name, cached_repo=cached_repo,
+                service_account=policy.service_account, tolerable=tolerable)
         wname = naming.workload(replica.name, engine.name)
         selector = pods.selector_labels(replica, engine)
         if engine.multi_node:
@@ -241,6 +262,13 @@ def build(replica: Replica, pc: ProviderConfigRef,
         exposure.path_prefix(replica.namespace, replica.name), backend),
         ready_query=objects.route_accepted_query())
     return desired
+
+
+def _tolerable_keys(cluster: dict[str, Any]) -> frozenset[str]:
+    """Keys of the cluster taints the platform lets tenants tolerate (``tolerable: true``)."""
+    taints = (cluster.get("spec") or {}).get("taints")
+    return frozenset(str(t.get("key")) for t in (taints if isinstance(taints, list) else [])
+                     if isinstance(t, dict) and t.get("tolerable") is True and t.get("key"))
 
 
 def _unknown_pools(replica: Replica, cstatus: dict[str, Any]) -> list[str]:

@@ -115,11 +115,15 @@ def selector_labels(replica: Replica, engine: Engine) -> dict[str, str]:
             ENGINE_LABEL: engine.name}
 
 
-def _tolerations(user: list[Any], replica: Replica) -> list[dict[str, Any]]:
+def _tolerations(user: list[Any], replica: Replica,
+                 tolerable: frozenset[str]) -> list[dict[str, Any]]:
+    """The GPU taint's toleration, and the replica's tolerations for taints its cluster marks
+    tolerable: only those, by key, so a keyless ``{operator: Exists}`` never lets pods onto
+    nodes a cordon or a node condition (``node.kubernetes.io/...``) keeps them off."""
     out: list[dict[str, Any]] = [t for t in user if isinstance(t, dict)]
     extra = [GPU_TOLERATION] + [
         {k: t[k] for k in _TOLERATION_FIELDS if t.get(k) not in (None, "")}
-        for t in replica.tolerations
+        for t in replica.tolerations if t.get("key") in tolerable
     ]
     for t in extra:
         if t not in out:
@@ -139,8 +143,14 @@ def _mounts_path(container: dict[str, Any], path: str) -> bool:
 
 def pod_template(replica: Replica, engine: Engine, member: Member, *,
                  claim_template: str | None, inference_pool: str | None,
-                 cached_repo: str | None) -> dict[str, Any]:
-    """The member's pod template: the user's, with Modelplane's additions only."""
+                 cached_repo: str | None,
+                 service_account: str | None = None,
+                 tolerable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The member's pod template: the user's, with Modelplane's additions only.
+
+    The user's template has passed the pod policy (``modelplane.contract.podpolicy``), so it
+    sets no placement fields and no service account: those below are Modelplane's alone.
+    """
     template = copy.deepcopy(member.template)
     user_meta: dict[str, Any] = (template["metadata"] if isinstance(template.get("metadata"), dict)
                                  else {})
@@ -152,7 +162,9 @@ def pod_template(replica: Replica, engine: Engine, member: Member, *,
     spec: dict[str, Any] = template["spec"]
 
     spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), POOL_LABEL: member.pool}
-    spec["tolerations"] = _tolerations(spec.get("tolerations") or [], replica)
+    spec["tolerations"] = _tolerations(spec.get("tolerations") or [], replica, tolerable)
+    if service_account:
+        spec["serviceAccountName"] = service_account
 
     containers: list[dict[str, Any]] = spec["containers"]
     volumes: list[dict[str, Any]] = list(spec.get("volumes") or [])

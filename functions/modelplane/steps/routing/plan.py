@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelplane.common import selectors
+from modelplane.contract.api import MODEL_DEPLOYMENT
 from modelplane.contract.boundary import outside as boundary_outside
+from modelplane.contract.ownership import not_composed_by
+from modelplane.steps.routing import endpointpolicy
 from modelplane.steps.routing.upstream import Upstream, UpstreamError, parse_upstream
 from modelplane.steps.routing.weights import split_weights
 
@@ -121,9 +124,28 @@ def _is_ready(endpoint: dict[str, Any], role: str, service: str,
     return role == "Primary"
 
 
+def _policy_refusal(ep: dict[str, Any], upstream: Upstream,
+                    policy: endpointpolicy.EndpointPolicy) -> str | None:
+    """Why the endpoint policy keeps this endpoint out of the route, or None.
+
+    The endpoint's own step has the last word on endpoints composed for replicas (it checks
+    the URL against the hosting cluster's gateway); every other endpoint is checked here too,
+    so a refused one is never routed even before its own step has run.
+    """
+    for c in (ep.get("status") or {}).get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "Routable" \
+                and c.get("reason") == "EndpointRefused":
+            return str(c.get("message") or "refused by the endpoint policy")
+    if not_composed_by(ep, MODEL_DEPLOYMENT) is None:
+        return None
+    why = endpointpolicy.refusal(upstream.host, policy)
+    return f"spec.url host {upstream.host!r} {why}" if why else None
+
+
 def plan_routes(spec: dict[str, Any], namespace: str,
                 selected: Sequence[Sequence[dict[str, Any]]],
-                last_routed: set[str] | None = None) -> Plan:
+                last_routed: set[str] | None = None,
+                policy: endpointpolicy.EndpointPolicy = endpointpolicy.DEFAULT) -> Plan:
     """Decide backends, weights and exclusions.
 
     ``selected[i]`` holds the ModelEndpoints the required-resource selector of
@@ -160,6 +182,10 @@ def plan_routes(spec: dict[str, Any], namespace: str,
                 upstream = parse_upstream(name, ep.get("spec") or {})
             except UpstreamError as exc:
                 plan.excluded.append(Excluded(name, f"not routable: {exc}"))
+                continue
+            refused = _policy_refusal(ep, upstream, policy)
+            if refused:
+                plan.excluded.append(Excluded(name, f"refused by the endpoint policy: {refused}"))
                 continue
             plan.backends.append(Backend(name, role, i, _is_ready(ep, role, upstream.service,
                                                                  last_routed), upstream))
