@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.contract.api import GROUP, INFERENCE_CLUSTER
-from modelplane.contract.metadata import POOL_LABEL
+from modelplane.contract.metadata import GATEWAY_LABEL, POOL_LABEL
 from modelplane.render.store import Key, Obj, Store, group_of, key_of
 
 HEALTH_ANNOTATION = "render.modelplane.ai/health"
@@ -136,6 +137,17 @@ def _kubeconfig(server: str, name: str) -> str:
     )
 
 
+def _wants_metallb(store: Store, gateway: str) -> bool:
+    """True when a MetalLB Release is composed for the gateway labelled ``gateway``."""
+    for _, obj in store.items():
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        chart = (((obj.get("spec") or {}).get("forProvider") or {}).get("chart") or {})
+        if (obj.get("kind") == "Release" and labels.get(GATEWAY_LABEL) == gateway
+                and chart.get("name") == "metallb"):
+            return True
+    return False
+
+
 def _is_managed(obj: Obj) -> bool:
     group = group_of(str(obj.get("apiVersion", "")))
     if group.endswith(".upbound.io"):
@@ -170,9 +182,40 @@ def _at_provider(obj: Obj, ok: bool, admitted: _Workload | None = None) -> dict[
         return {"endpoint": f"https://{hashlib.sha256(seed.encode()).hexdigest()[:16].upper()}"
                             f".gr7.us-east-1.eks.amazonaws.com", "status": "ACTIVE",
                 "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{name}"}
+    if kind == "LaunchTemplate":  # provider-aws reports the version a node group can name
+        return {"id": f"lt-{hashlib.sha256(seed.encode()).hexdigest()[:17]}", "latestVersion": 1}
     if kind == "KubernetesCluster":
         return {"fqdn": f"{seed.split('/')[-1]}.hcp.westeurope.azmk8s.io"}
     return {"id": seed.split("/")[-1]}
+
+
+def _first_address(pool: str) -> str | None:
+    """The address MetalLB allocates first from a pool entry (``start-end`` or a CIDR)."""
+    try:
+        if "-" in pool:
+            return str(ipaddress.ip_address(pool.split("-", 1)[0].strip()))
+        return str(ipaddress.ip_network(pool.strip(), strict=False).network_address)
+    except ValueError:
+        return None
+
+
+def _metallb_addresses(store: Store, by_uid: dict[str, Obj]) -> dict[str, str]:
+    """Gateway label -> the address MetalLB gives that gateway's Traefik Service.
+
+    Stands in for MetalLB: an IPAddressPool that exists (its Object is healthy) and is labelled
+    for a gateway hands that gateway's Service the pool's first address.
+    """
+    out: dict[str, str] = {}
+    for _, obj in sorted(store.items()):
+        m = _manifest(obj)
+        gw = ((obj.get("metadata") or {}).get("labels") or {}).get(GATEWAY_LABEL)
+        if obj.get("kind") != "Object" or m.get("kind") != "IPAddressPool" or not gw:
+            continue
+        pools = (m.get("spec") or {}).get("addresses") or []
+        first = _first_address(str(pools[0])) if pools else None
+        if first and healthy(by_uid, obj):
+            out.setdefault(str(gw), first)
+    return out
 
 
 def simulate(store: Store) -> bool:
@@ -180,6 +223,7 @@ def simulate(store: Store) -> bool:
     changed = False
     admitted = admit(store)  # DRA admission, from the state before this step
     by_uid = {str((o.get("metadata") or {}).get("uid")): o for _, o in store.items()}
+    metallb = _metallb_addresses(store, by_uid)
     for key, obj in list(store.items()):
         if not _is_managed(obj):
             rule = REMOTE.get((key[0], key[1]))
@@ -187,6 +231,17 @@ def simulate(store: Store) -> bool:
                 ok = healthy(by_uid, obj)
                 new = copy.deepcopy(obj)
                 new["status"] = rule(obj, ok)
+                gw = ((obj.get("metadata") or {}).get("labels") or {}).get(GATEWAY_LABEL)
+                if key[1] == "Gateway" and ok and gw:
+                    # With MetalLB, the gateway's Service has an address only once its pool
+                    # exists, and then from that pool.
+                    if metallb.get(str(gw)):
+                        new["status"]["addresses"] = [
+                            {"type": "IPAddress", "value": metallb[str(gw)]}]
+                    elif _wants_metallb(store, str(gw)):
+                        new["status"] = {"addresses": [], "conditions": [
+                            _cond("Accepted", True, "Accepted", "Pending"),
+                            _cond("Programmed", False, "Programmed", "AddressNotAssigned")]}
                 changed |= store.put(new)
             continue
         ok = healthy(by_uid, obj)

@@ -5,6 +5,13 @@ RouteTable + default Route + associations; iam Roles and RolePolicyAttachments f
 plane and the nodes; eks Cluster, ClusterAuth (the kubeconfig connection secret, its token
 refreshed by the provider), NodeGroups; and EFS (FileSystem, MountTargets, an NFS security
 group, the EFS CSI add-on) behind an ``efs-sc`` StorageClass for model caches.
+
+A pool with ``capacityBlock`` runs on a purchased EC2 Capacity Block for ML: its NodeGroup has
+capacity type ``CAPACITY_BLOCK`` and uses an ec2 LaunchTemplate whose instance market type is
+``capacity-block`` and whose capacity reservation targets the block's reservation ID (the
+node group names the template by name and its latest version, which the provider reports once
+the template exists). A Capacity Block lives in one availability zone, so the pool must name
+exactly that zone, one of the cluster's subnets' zones.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ GPU_AMI = "AL2023_x86_64_NVIDIA"
 NEURON_AMI = "AL2023_x86_64_NEURON"
 STANDARD_AMI = "AL2023_x86_64_STANDARD"
 SYSTEM_INSTANCE_TYPE = "m6i.xlarge"
+CAPACITY_BLOCK = "CAPACITY_BLOCK"  # NodeGroup capacityType of a Capacity Block
+CAPACITY_BLOCK_MARKET = "capacity-block"  # LaunchTemplate instanceMarketOptions.marketType
+ROOT_DEVICE = "/dev/xvda"  # the AL2023 EKS AMIs' root volume
 SYSTEM_MIN, SYSTEM_MAX, SYSTEM_DESIRED = 1, 3, 2
 STORAGE_CLASS = "efs-sc"
 
@@ -142,16 +152,80 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     zones = {f"{region}{s}": sname for s, sname in zip(AZ_SUFFIXES, subnets, strict=True)}
     for pool in pools:
         chosen = [zones[z] for z in pool.zones if z in zones] if pool.zones else subnets
+        problem = (capacity_block_zone_problem(pool, sorted(zones))
+                   if pool.capacity_reservation else None)
+        if problem:
+            out.pool_problems[pool.name] = problem
+            continue
         if not chosen:
             out.pool_problems[pool.name] = (
                 f"spec.nodePools[{pool.name}].zones {list(pool.zones)} name none of the "
                 f"cluster's zones {sorted(zones)}")
             continue
         rname = pool_resource_name(pool.name)
-        out.pools[rname] = node_group(ctx, pool, region, n, chosen, tags)
-        out.pools[rname]["spec"]["forProvider"]["version"] = ctx.kubernetes_version()
         out.pool_resource[pool.name] = rname
+        template: dict[str, str] | None = None
+        if pool.capacity_reservation:
+            lt_rname = f"launch-template-{pool.name}"
+            out.resources[lt_rname] = launch_template(ctx, pool, region, tags)
+            version = _latest_version(observed.get(lt_rname))
+            if version is None:
+                # The node group names a template version, known once the template exists;
+                # an existing node group is kept as it is meanwhile (compose keeps observed).
+                continue
+            template = {"name": launch_template_name(ctx, pool), "version": version}
+        out.pools[rname] = node_group(ctx, pool, region, n, chosen, tags, template)
+        out.pools[rname]["spec"]["forProvider"]["version"] = ctx.kubernetes_version()
     return out
+
+
+def capacity_block_zone_problem(pool: Pool, cluster_zones: list[str]) -> str | None:
+    """Why the pool's zones cannot be its Capacity Block's (one zone, a cluster subnet's)."""
+    where = f"spec.nodePools[{pool.name}].zones"
+    reservation = f"capacity block {pool.capacity_reservation}"
+    if len(pool.zones) != 1:
+        return (f"{where} {list(pool.zones)} must be exactly the one availability zone of "
+                f"{reservation} (a Capacity Block lives in one zone; the cluster's zones are "
+                f"{cluster_zones})")
+    if pool.zones[0] not in cluster_zones:
+        return (f"{where} {list(pool.zones)}: {reservation}'s zone must be one of the "
+                f"cluster's zones {cluster_zones}")
+    return None
+
+
+def launch_template_name(ctx: Ctx, pool: Pool) -> str:
+    return ctx.res_name("pool", pool.name)
+
+
+def launch_template(ctx: Ctx, pool: Pool, region: str, tags: Mapping[str, str]) -> Resource:
+    """The LaunchTemplate a Capacity Block node group launches its instances from.
+
+    It carries only what EKS lets a node group's template carry: no AMI (the node group's
+    amiType bootstraps the node), no instance profile, no subnet. The root volume size moves
+    here because a node group with a launch template must not set diskSize.
+    """
+    shape = pool.shape("eks")
+    body: dict[str, Any] = {
+        "region": region,
+        "name": launch_template_name(ctx, pool),
+        "description": f"Capacity Block {pool.capacity_reservation} for pool {pool.name} of "
+                       f"{ctx.name}",
+        "instanceMarketOptions": {"marketType": CAPACITY_BLOCK_MARKET},
+        "capacityReservationSpecification": {"capacityReservationTarget": {
+            "capacityReservationId": str(pool.capacity_reservation)}},
+        "tags": dict(tags),
+    }
+    if shape.get("diskSizeGb"):
+        body["blockDeviceMappings"] = [{"deviceName": ROOT_DEVICE, "ebs": {
+            "volumeSize": int(shape["diskSizeGb"]), "volumeType": "gp3",
+            "deleteOnTermination": "true"}}]
+    return managed(ctx, EC2, "LaunchTemplate", launch_template_name(ctx, pool), body)
+
+
+def _latest_version(observed: Resource | None) -> str | None:
+    at = ((observed or {}).get("status") or {}).get("atProvider") or {}
+    version = at.get("latestVersion") if isinstance(at, Mapping) else None
+    return str(int(version)) if isinstance(version, int | float) and version else None
 
 
 def ami_type(pool: Pool) -> str:
@@ -165,11 +239,16 @@ def ami_type(pool: Pool) -> str:
 
 
 def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets: list[str],
-               tags: Mapping[str, str]) -> Resource:
-    """One managed NodeGroup: the pool's scaling bounds with the class's instance shape."""
+               tags: Mapping[str, str], template: Mapping[str, str] | None = None) -> Resource:
+    """One managed NodeGroup: the pool's scaling bounds with the class's instance shape.
+
+    ``template`` ({name, version}) is the pool's LaunchTemplate, when it has one.
+    """
     shape = pool.shape("eks")
     capacity = "SPOT" if pool.spot else (
         "ON_DEMAND" if pool.spot is False else str(shape.get("capacityType") or "ON_DEMAND"))
+    if pool.capacity_reservation:
+        capacity = CAPACITY_BLOCK
     body: dict[str, Any] = {
         "region": region,
         "clusterNameRef": ref(n["cluster"]),
@@ -184,7 +263,9 @@ def node_group(ctx: Ctx, pool: Pool, region: str, n: Mapping[str, str], subnets:
         "labels": dict(sorted(pool.node_labels().items())),
         "tags": dict(tags),
     }
-    if shape.get("diskSizeGb"):
+    if template is not None:
+        body["launchTemplate"] = dict(template)
+    elif shape.get("diskSizeGb"):
         body["diskSize"] = int(shape["diskSizeGb"])
     if pool.has_nvidia_gpu:
         body["taint"] = [{"key": charts.GPU_TAINT_KEY, "value": charts.GPU_TAINT_VALUE,
