@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .device import DeviceError, device_key, to_device
-from .engine import CompileError, Program, compile_expr, fmt_type
+from .engine import CompileError, InstantiationError, Program, compile_expr, fmt_type
 from .runtime import COST_LIMIT, TIME_LIMIT, CELError, CostExceeded, DeviceValue, Meter
 
 __all__ = [
@@ -100,10 +100,12 @@ def _compile(expr: str, *, allow_multiple_allocations: bool = True,
     else:
         try:
             program = compile_expr(expr, allow_multiple_allocations=allow_multiple_allocations)
+        except InstantiationError as exc:
+            result = _Compiled(None, str(exc))
         except CompileError as exc:
             result = _Compiled(None, f"compilation failed: {exc}")
         else:
-            if require_bool and program.type not in ("bool", "dyn"):
+            if require_bool and program.type not in ("bool", "any"):
                 result = _Compiled(None, "must evaluate to bool or the unknown type, not "
                                          f"{fmt_type(program.type)}")
             else:

@@ -230,7 +230,7 @@ def _quote(args: list[Arg]) -> Estimate:
 
 
 def _to_bytes(args: list[Arg]) -> Estimate:
-    if args[0].type in ("string", "dyn"):
+    if args[0].type in ("string", "dyn", "any"):
         return factor(_size(args[0]), STRING_TRAVERSAL), Shape(4 * _size(args[0]))
     return 1.0, None
 
@@ -238,7 +238,7 @@ def _to_bytes(args: list[Arg]) -> Estimate:
 def _to_string(args: list[Arg]) -> Estimate:
     if args[0].type == "bytes":
         return factor(_size(args[0]), STRING_TRAVERSAL), args[0].shape
-    if args[0].type == "dyn":
+    if args[0].type in ("dyn", "any"):
         # string(<attribute>) may be string(bytes): priced as that traversal, keeps the bound.
         return max(1.0, factor(_size(args[0]), STRING_TRAVERSAL)), args[0].shape
     return 1.0, None  # string(int), string(string) ...: the result's size is not known

@@ -64,6 +64,11 @@ Act = dict[str, Any]
 Fn = Callable[[Act, Meter], Any]
 INF: Final = math.inf
 DEVICE: Final = "kubernetes.DRADevice"
+# The static type of an attribute value in Kubernetes' declarations: `any` (cel-go's AnyType).
+# The checker lets it stand for anything, like dyn, but it is a distinct type: a selector may
+# have type bool or any, and dyn (e.g. `-attr`, `dyn(true)`) is refused.
+ANY: Final = "any"
+WILD: Final = frozenset({F.DYN, ANY})
 
 # Kubernetes resource/v1 limits that bound what a device can hold (used for the estimate).
 DRIVER_MAX: Final = 63
@@ -76,6 +81,12 @@ MAX_NESTING: Final = 250
 
 class CompileError(Exception):
     """The expression does not compile; the message reads like cel-go's."""
+
+
+class InstantiationError(CompileError):
+    """The expression type-checks but building the program fails (cel-go's planner evaluated a
+    constant type conversion and it failed); Kubernetes' message is "program instantiation
+    failed: <error>"."""
 
 
 _ATTR_VALUE = Shape(VALUE_MAX)
@@ -92,6 +103,12 @@ class Built:
     shape: Shape
     fn: Fn
     const: bool = False  # a literal whose value fn returns without looking at anything
+    # A constant of cel-go's planner (OptOptimize): a literal, a list or map literal of
+    # constants, or a type conversion of a constant, which the planner evaluates once when the
+    # program is built. `value` holds it.
+    planned: bool = False
+    value: Any = None
+    map_literal: bool = False  # a map literal: cel-go holds it as a Go map keyed by CEL values
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ def fmt_type(t: Type) -> str:
 
 
 def _assignable(param: Type, arg: Type) -> bool:
-    if param == F.DYN or arg == F.DYN:
+    if param in WILD or arg in WILD:
         return True
     if isinstance(param, tuple) and isinstance(arg, tuple):
         return param[0] == arg[0] and all(
@@ -123,7 +140,7 @@ def _assignable(param: Type, arg: Type) -> bool:
 
 
 def _is_concrete(t: Type) -> bool:
-    if t == F.DYN:
+    if t in WILD:
         return False
     if isinstance(t, tuple):
         return all(_is_concrete(x) for x in t[1:])
@@ -186,8 +203,7 @@ class _Compiler:
             op = op_tree.data.split("_", 1)[1]
             return self.binary(op, self.build(op_tree.children[0]), self.build(right), op_tree)
         if data == "unary":
-            op, operand = kids
-            return self.unary(op.data, self.build(operand))
+            return self.unary_chain(t)
         if data == "member_dot":
             target, name = kids
             return self.select(target, name)
@@ -253,7 +269,7 @@ class _Compiler:
         def lit_fn(a: Act, m: Meter) -> Any:
             return value
 
-        return Built(typ, 0, shape, lit_fn, const=True)
+        return Built(typ, 0, shape, lit_fn, const=True, planned=True, value=value)
 
     def ident(self, tok: lark.Token) -> Built:
         name = str(tok)
@@ -275,7 +291,11 @@ class _Compiler:
         if not _assignable(F.BOOL, c.type):
             raise self.err(f"found no matching overload for '_?_:_' applied to "
                            f"'({fmt_type(c.type)}, {fmt_type(t.type)}, {fmt_type(f.type)})'")
-        typ = t.type if t.type == f.type else F.DYN
+        # `_?_:_` is (bool, A, A) -> A: the branches must unify; A is the more general one.
+        if not _unifies(t.type, f.type):
+            raise self.err(f"found no matching overload for '_?_:_' applied to "
+                           f"'({fmt_type(c.type)}, {fmt_type(t.type)}, {fmt_type(f.type)})'")
+        typ = _most_general(f.type, t.type)
         cf, tf, ff = c.fn, t.fn, f.fn
 
         def fn(a: Act, m: Meter) -> Any:
@@ -321,6 +341,40 @@ class _Compiler:
 
         return Built(F.BOOL, left.cost + right.cost, SCALAR, fn)
 
+    def unary_chain(self, t: Any) -> Built:
+        """A run of prefix operators, parsed the way cel-go's grammar does.
+
+        cel-go reads `!!!x` / `---x` as one run of operators of one kind before a member and
+        keeps one operator for an odd count, none for an even count (`!!x` is `x`). A `-` right
+        before a number literal is the literal's sign only when it is the only one (`-5` is a
+        negative literal, `--5` is 5 and `--9223372036854775808` the out-of-range literal
+        9223372036854775808). A run of one kind cannot be followed by the other (`-!x` is a
+        syntax error there).
+        """
+        kind = t.children[0].data
+        count = 0
+        node = t
+        while True:
+            while isinstance(node, lark.Tree) and len(node.children) == 1 and \
+                    node.data in _WRAPPERS and node.data != "unary":
+                node = node.children[0]
+            if not (isinstance(node, lark.Tree) and node.data == "unary"
+                    and len(node.children) == 2):
+                break
+            if node.children[0].data != kind:
+                other = "!" if node.children[0].data == "unary_not" else "-"
+                raise self.err(f"Syntax error: mismatched input '{other}'")
+            count += 1
+            node = node.children[1]
+        lit = _signed_number(node) if kind == "unary_neg" else None
+        if lit is not None:
+            count += 1  # celpy gave the innermost `-` to the literal; cel-go's run takes it
+            operand = self.literal(lark.Token(lit.type, str(lit)[1:], line=lit.line,
+                                              column=lit.column))
+        else:
+            operand = self.build(node)
+        return operand if count % 2 == 0 else self.unary(kind, operand)
+
     def unary(self, op: str, x: Built) -> Built:
         xf = x.fn
         if op == "unary_not":
@@ -335,7 +389,7 @@ class _Compiler:
                 return not v
 
             return Built(F.BOOL, x.cost + 1, SCALAR, not_fn)
-        if x.type not in (F.INT, F.DOUBLE, F.DYN):
+        if x.type not in (F.INT, F.DOUBLE, F.DYN, ANY):
             raise self.err(f"found no matching overload for '-_' applied to "
                            f"'({fmt_type(x.type)})'")
 
@@ -348,7 +402,8 @@ class _Compiler:
                 return -v
             raise no_overload("-_", v)
 
-        return Built(x.type, x.cost + 1, SCALAR, neg_fn)
+        # -_ has an int and a double overload: on dyn/any both match, so the result is dyn.
+        return Built(F.DYN if x.type in WILD else x.type, x.cost + 1, SCALAR, neg_fn)
 
     def binary(self, op: str, left: Built, right: Built, where: Any) -> Built:
         lt, rt = left.type, right.type
@@ -361,7 +416,7 @@ class _Compiler:
                             f"'({fmt_type(lt)}, {fmt_type(rt)})'")
 
         if op in ("eq", "ne"):
-            if _is_concrete(lt) and _is_concrete(rt) and not _eq_compatible(lt, rt):
+            if not _eq_compatible(lt, rt):
                 raise mismatch()
             want = op == "eq"
 
@@ -369,11 +424,17 @@ class _Compiler:
                 x = lf(a, m)
                 y = rf(a, m)
                 m.cost += 1 + _cmp_cost(x, y)
-                return cel_eq(x, y) is want
+                got = go_equal(x, y)
+                if want:
+                    if isinstance(got, CELError):
+                        raise got
+                    return got
+                # cel-go's != is "Equal did not answer true": an error there makes it true.
+                return got is not True
 
             return Built(F.BOOL, cost + _est_eq_cost(left, right), SCALAR, eq_fn)
         if op in ("lt", "le", "gt", "ge"):
-            if _is_concrete(lt) and _is_concrete(rt) and not _ord_compatible(lt, rt):
+            if not _ord_compatible(lt, rt):
                 raise mismatch()
             test = _ORDER_TESTS[op]
 
@@ -387,19 +448,53 @@ class _Compiler:
             return Built(F.BOOL, cost + _est_order_cost(left, right), SCALAR, cmp_fn)
         if op == "in":
             if isinstance(rt, tuple) and rt[0] in ("list", "map"):
-                if _is_concrete(lt) and _is_concrete(rt[1]) and not _eq_compatible(lt, rt[1]):
+                if not _eq_compatible(lt, rt[1]):
                     raise mismatch()
-            elif rt != F.DYN:
+            elif rt not in WILD:
                 raise mismatch()
+
+            # Membership in a list is priced per element (cel-go), in a map at 1.
+            if rt in WILD:
+                per = max(right.shape.size, 1.0)
+            else:
+                per = right.shape.size if rt[0] == "list" else 1.0
+            listed = isinstance(rt, tuple) and rt[0] == "list"
+            if listed and right.planned and not right.value:
+                # cel-go's planner turns `x in []` into the constant false: x is never looked at.
+                def false_fn(a: Act, m: Meter) -> Any:
+                    return False
+
+                return Built(F.BOOL, cost + per, SCALAR, false_fn)
+            if listed and right.planned and all(
+                    type(e) in _HASHABLE_PRIMITIVES for e in right.value):
+                # ... and `x in [<primitive constants>]` into a lookup in a Go map keyed by the
+                # elements: x is hashed, and a Semver cannot be.
+                elems = right.value
+
+                def set_fn(a: Act, m: Meter) -> Any:
+                    x = lf(a, m)
+                    if type(x) is Semver:
+                        raise CELError("internal error: runtime error: hash of unhashable type "
+                                       "cel.Semver")
+                    return any(go_equal(x, e) is True for e in elems)
+
+                return Built(F.BOOL, cost + per, SCALAR, set_fn)
+            literal_map = right.map_literal
 
             def in_fn(a: Act, m: Meter) -> Any:
                 x = lf(a, m)
                 c = rf(a, m)
                 if isinstance(c, list):
                     m.charge(1 + len(c))
-                    return any(cel_eq(x, e) for e in c)
+                    # cel-go's list Contains: an element equal to x; a comparison that errors
+                    # (Semver against a string) just does not count.
+                    return any(go_equal(x, e) is True for e in c)
                 if isinstance(c, dict):
                     m.cost += 1
+                    if literal_map and c and type(x) is Semver:
+                        # A map literal is a Go map keyed by CEL values; a Semver cannot be hashed.
+                        raise CELError("internal error: runtime error: hash of unhashable type "
+                                       "cel.Semver")
                     if type(x) is bool:
                         return any(type(k) is bool and k is x for k in c)
                     try:
@@ -408,11 +503,6 @@ class _Compiler:
                         raise no_overload("@in", x, c) from None
                 raise no_overload("@in", x, c)
 
-            # Membership in a list is priced per element (cel-go), in a map at 1.
-            if rt == F.DYN:
-                per = max(right.shape.size, 1.0)
-            else:
-                per = right.shape.size if rt[0] == "list" else 1.0
             return Built(F.BOOL, cost + per, SCALAR, in_fn)
         # arithmetic
         typ = _arith_type(op, lt, rt)
@@ -428,9 +518,9 @@ class _Compiler:
         # Numbers cost 1; concatenation keeps track of the result's size, a string traversal for
         # strings, 1 for lists (cel-go). A dyn result (arithmetic on attribute values) has no
         # known size.
-        shape = SCALAR if typ != F.DYN else UNKNOWN
+        shape = SCALAR if typ not in WILD else UNKNOWN
         extra = 1.0
-        if (op == "add" and typ in (F.STRING, F.BYTES, F.DYN)) or isinstance(typ, tuple):
+        if (op == "add" and typ in (F.STRING, F.BYTES, F.DYN, ANY)) or isinstance(typ, tuple):
             shape = Shape(left.shape.size + right.shape.size,
                           _join_shape(left.shape.elem, right.shape.elem))
             extra = 1.0 if isinstance(typ, tuple) else max(1.0, factor(shape.size,
@@ -448,7 +538,7 @@ class _Compiler:
             if field == "driver":
                 typ, shape, get = F.STRING, Shape(DRIVER_MAX), _get_driver
             elif field == "attributes":
-                typ = ("map", F.STRING, ("map", F.STRING, F.DYN))
+                typ = ("map", F.STRING, ("map", F.STRING, ANY))
                 shape, get = _DOMAINS_ATTR, _get_attributes
             elif field == "capacity":
                 typ = ("map", F.STRING, ("map", F.STRING, F.QUANTITY))
@@ -468,7 +558,7 @@ class _Compiler:
             return Built(typ, target.cost + 1, shape, dev_fn)
         if isinstance(tt, tuple) and tt[0] == "map":
             typ = tt[2]
-        elif tt == F.DYN:
+        elif tt in WILD:
             typ = F.DYN
         else:
             raise self.err(f"type '{fmt_type(tt)}' does not support field selection", name_tok)
@@ -477,22 +567,22 @@ class _Compiler:
             return select_value(tf(a, m), field, m)
 
         # Selecting from a map costs 1; from a dyn value nothing (cel-go).
-        return Built(typ, target.cost + (0 if tt == F.DYN else 1),
+        return Built(typ, target.cost + (0 if tt in WILD else 1),
                      target.shape.v(), sel_fn)
 
     def index(self, target: Built, key: Built, where: Any) -> Built:
         tt, kt = target.type, key.type
         if isinstance(tt, tuple) and tt[0] == "list":
-            if kt not in (F.INT, F.UINT, F.DOUBLE, F.DYN):
+            if kt not in (F.INT, F.UINT, F.DOUBLE, F.DYN, ANY):
                 raise self.err(f"found no matching overload for '_[_]' applied to "
                                f"'({fmt_type(tt)}, {fmt_type(kt)})'")
             typ, shape = tt[1], target.shape.e()
         elif isinstance(tt, tuple) and tt[0] == "map":
-            if _is_concrete(kt) and _is_concrete(tt[1]) and not _eq_compatible(kt, tt[1]):
+            if not _eq_compatible(kt, tt[1]):
                 raise self.err(f"found no matching overload for '_[_]' applied to "
                                f"'({fmt_type(tt)}, {fmt_type(kt)})'")
             typ, shape = tt[2], target.shape.v()
-        elif tt == F.DYN:
+        elif tt in WILD:
             typ, shape = F.DYN, UNKNOWN
         else:
             raise self.err(f"found no matching overload for '_[_]' applied to "
@@ -524,8 +614,10 @@ class _Compiler:
             m.cost += 10
             return [f(a, m) for f in fns]
 
+        planned = all(i.planned for i in items)
         return Built(("list", elem), 10 + sum(i.cost for i in items),
-                     Shape(len(items), elem_shape), list_fn)
+                     Shape(len(items), elem_shape), list_fn, planned=planned,
+                     value=[i.value for i in items] if planned else None)
 
     def map_lit(self, pairs: list[tuple[Built, Built]]) -> Built:
         for pos in (0, 1):
@@ -535,7 +627,7 @@ class _Compiler:
                 other = next(t for t in ordered if t != ordered[0])
                 raise self.err(f"expected type '{ordered[0]}' but found '{other}'")
         for k, _ in pairs:
-            if k.type not in (F.STRING, F.INT, F.UINT, F.BOOL, F.DYN):
+            if k.type not in (F.STRING, F.INT, F.UINT, F.BOOL, F.DYN, ANY):
                 raise self.err(f"unsupported map key type: {fmt_type(k.type)}")
         kt = pairs[0][0].type if pairs and all(p[0].type == pairs[0][0].type for p in pairs) \
             else F.DYN
@@ -557,7 +649,15 @@ class _Compiler:
 
         shape = Shape(len(pairs), Shape(max((k.shape.size for k, _ in pairs), default=0)),
                       Shape(max((v.shape.size for _, v in pairs), default=0)))
-        return Built(("map", kt, vt), 30 + sum(k.cost + v.cost for k, v in pairs), shape, map_fn)
+        planned = all(k.planned and v.planned for k, v in pairs)
+        value = None
+        if planned:
+            try:
+                value = map_fn({}, Meter())
+            except CELError:
+                planned = False  # a repeated key: an evaluation error, left to run time
+        return Built(("map", kt, vt), 30 + sum(k.cost + v.cost for k, v in pairs), shape, map_fn,
+                     planned=planned, value=value, map_literal=True)
 
     # -- calls and macros ------------------------------------------------------------------------
     def global_call(self, name: str, arg_trees: list[Any], tok: Any) -> Built:
@@ -632,6 +732,20 @@ class _Compiler:
         fns = [b.fn for b in all_args]
         rt_cost = RUNTIME_COST.get(name)
         metered = func.metered
+        if target is None and name in _CONVERSIONS and len(args) == 1 and args[0].planned \
+                and not metered:
+            # cel-go's planner (OptOptimize, as Kubernetes builds programs) evaluates a type
+            # conversion of a constant once, when the program is built; if that fails, so does
+            # building the program: bool("x.y.z") never reaches a device.
+            try:
+                folded = impl(args[0].value)
+            except CELError as exc:
+                raise InstantiationError(f"program instantiation failed: {exc}") from None
+
+            def folded_fn(a: Act, m: Meter) -> Any:
+                return folded
+
+            return Built(typ, cost, shape, folded_fn, planned=True, value=folded)
 
         if rt_cost is None and not metered and len(fns) == 1:
             f0 = fns[0]
@@ -665,7 +779,7 @@ class _Compiler:
             if field not in ("driver", "attributes", "capacity") and not (
                     field == "allowMultipleAllocations" and self.allow_multi):
                 raise self.err(f"undefined field '{field}'", inner.children[1])
-        elif not (target.type == F.DYN or (isinstance(target.type, tuple)
+        elif not (target.type in WILD or (isinstance(target.type, tuple)
                   and target.type[0] == "map")):
             raise self.err(f"type '{fmt_type(target.type)}' does not support field selection",
                            inner.children[1])
@@ -727,7 +841,7 @@ class _Compiler:
         elif isinstance(rt, tuple) and rt[0] == "map":
             types = [rt[1], rt[2]] if two_var else [rt[1]]
             shapes = [rng.shape.e(), rng.shape.v()] if two_var else [rng.shape.e()]
-        elif rt == F.DYN:
+        elif rt in WILD:
             types = [F.DYN] * len(vars_)
             shapes = [UNKNOWN] * len(vars_)
         else:
@@ -748,6 +862,10 @@ class _Compiler:
 
 
 _MISSING: Final = object()
+# cel-go's standard type conversions (overloads.IsTypeConversionFunction) that we provide.
+_CONVERSIONS: Final = frozenset({"bool", "bytes", "double", "dyn", "int", "string", "uint"})
+# The element types cel-go's set-membership optimisation accepts (primitives except bytes).
+_HASHABLE_PRIMITIVES: Final = frozenset({bool, int, UInt, float, str})
 # (fixed, per-element) cost of each macro's expansion besides its bodies, as cel-go estimates it.
 _MACRO_COST: Final[dict[str, tuple[float, float]]] = {
     "all": (1, 3), "exists": (1, 4), "exists_one": (2, 2), "existsOne": (2, 2),
@@ -764,6 +882,18 @@ _OP_NAMES: Final = {"eq": "_==_", "ne": "_!=_", "lt": "_<_", "le": "_<=_", "gt":
                     "div": "_/_", "mod": "_%_"}
 _ORDER_TESTS: Final[dict[str, Callable[[int], bool]]] = {
     "lt": lambda c: c < 0, "le": lambda c: c <= 0, "gt": lambda c: c > 0, "ge": lambda c: c >= 0}
+
+
+def _signed_number(t: Any) -> lark.Token | None:
+    """The token of a number literal written with a leading `-` (celpy's signed literal)."""
+    while isinstance(t, lark.Tree) and len(t.children) == 1 and t.data in _WRAPPERS:
+        t = t.children[0]
+    if isinstance(t, lark.Tree) and t.data == "literal":
+        tok = t.children[0]
+        if isinstance(tok, lark.Token) and tok.type in ("INT_LIT", "UINT_LIT", "FLOAT_LIT") \
+                and str(tok).startswith("-"):
+            return tok
+    return None
 
 
 def _as_ident(t: Any) -> str | None:
@@ -786,6 +916,39 @@ def _macro_arity_ok(name: str, args: list[Any]) -> bool:
     if name in ("transformList", "transformMap"):
         return n in (3, 4) and _as_ident(args[0]) is not None and _as_ident(args[1]) is not None
     return False
+
+
+def go_equal(a: Any, b: Any) -> bool | CELError:
+    """cel-go's ``types.Equal(a, b)``: the answer, or the error it returns (not raised).
+
+    Null equals only null. Otherwise the left value decides: a Semver or Quantity answers
+    "no such overload" for anything but its own type, while every other type answers false
+    for a different type (numbers compare across int/uint/double). Lists and maps compare
+    element-wise and only a false element makes them unequal (an error element does not).
+    """
+    if a is None or b is None:
+        return a is None and b is None
+    ta = type(a)
+    if ta is Semver or ta is Quantity:
+        if type(b) is not ta:
+            return no_overload("_==_", a, b)
+        return bool(a == b)
+    if ta is list:
+        if type(b) is not list or len(a) != len(b):
+            return False
+        return all(go_equal(x, y) is not False for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or len(a) != len(b):
+            return False
+        for k, v in a.items():
+            other = b.get(k, _MISSING) if type(k) is not bool else next(
+                (val for key, val in b.items() if type(key) is bool and key is k), _MISSING)
+            if other is _MISSING or go_equal(v, other) is False:
+                return False
+        return True
+    if type(b) is Semver or type(b) is Quantity:
+        return False
+    return cel_eq(a, b)
 
 
 def _get_driver(d: DeviceValue) -> Any:
@@ -848,21 +1011,55 @@ def _shape_of_type(t: Type) -> Shape:
     return SCALAR if t in (F.BOOL, F.INT, F.UINT, F.DOUBLE, F.NULL) else UNKNOWN
 
 
-def _eq_compatible(a: Type, b: Type) -> bool:
-    numeric = (F.INT, F.UINT, F.DOUBLE)
-    if a in numeric and b in numeric:
-        return True
-    if a == F.NULL or b == F.NULL:
+def _unifies(a: Type, b: Type) -> bool:
+    """Whether one type parameter can stand for both: equal, up to dyn/any anywhere inside."""
+    if a in WILD or b in WILD:
         return True
     if isinstance(a, tuple) and isinstance(b, tuple):
-        return a[0] == b[0] and all(
-            not _is_concrete(x) or not _is_concrete(y) or _eq_compatible(x, y)
-            for x, y in zip(a[1:], b[1:], strict=True))
+        return a[0] == b[0] and len(a) == len(b) and all(
+            _unifies(x, y) for x, y in zip(a[1:], b[1:], strict=True))
     return bool(a == b)
 
 
+def _less_specific(a: Type, b: Type) -> bool:
+    """cel-go's isEqualOrLessSpecific: a is dyn/any, or a and b agree with a no more precise."""
+    if a in WILD:
+        return True
+    if b in WILD:
+        return False
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return a[0] == b[0] and len(a) == len(b) and all(
+            _less_specific(x, y) for x, y in zip(a[1:], b[1:], strict=True))
+    return bool(a == b)
+
+
+def _most_general(new: Type, bound: Type) -> Type:
+    """The type a type parameter keeps when `new` meets its binding `bound` (mostGeneral)."""
+    return new if _less_specific(new, bound) else bound
+
+
+def _eq_compatible(a: Type, b: Type) -> bool:
+    """Whether `_==_`/`_!=_`/`@in`/a map key, all (A, A), accept these two types.
+
+    There are no cross-type overloads (1 == 1u does not check); dyn and any match anything;
+    null only what cel-go's checker lets be null (itself, dyn/any and opaque types).
+    """
+    if a == F.NULL or b == F.NULL:
+        other = b if a == F.NULL else a
+        return other in (F.NULL, *WILD, F.QUANTITY, F.SEMVER, DEVICE)
+    return _unifies(a, b)
+
+
 def _ord_compatible(a: Type, b: Type) -> bool:
+    # Kubernetes adds cross-type numeric overloads for < <= > >= (not ==). With dyn/any on one
+    # side, some overload must still take the other side's type.
     numeric = (F.INT, F.UINT, F.DOUBLE)
+    orderable = (*numeric, F.STRING, F.BYTES, F.BOOL)
+    if a in WILD or b in WILD:
+        # null passes as a timestamp or duration (legacy nullable types), which have `<` too.
+        return (b if a in WILD else a) in (*orderable, F.DYN, ANY, F.NULL)
+    if a == b == F.NULL:
+        return True
     if a in numeric and b in numeric:
         return True
     return a == b and a in (F.STRING, F.BYTES, F.BOOL)
@@ -877,7 +1074,7 @@ def _est_eq_cost(left: Built, right: Built) -> float:
 
 def _est_order_cost(left: Built, right: Built) -> float:
     """``<``-family: strings and bytes like ``==``, everything else 1."""
-    textual = (F.STRING, F.BYTES, F.DYN)
+    textual = (F.STRING, F.BYTES, F.DYN, ANY)
     if left.type in textual and right.type in textual:
         return max(1.0, factor(min(left.shape.size, right.shape.size), STRING_TRAVERSAL))
     return 1.0
@@ -907,14 +1104,14 @@ def _join_all(shapes: list[Shape | None]) -> Shape | None:
 
 def _arith_type(op: str, lt: Type, rt: Type) -> Type | None:
     numeric = (F.INT, F.UINT, F.DOUBLE)
-    if lt == F.DYN or rt == F.DYN:
-        known = rt if lt == F.DYN else lt
-        if known == F.DYN:
+    if lt in WILD or rt in WILD:
+        known = rt if lt in WILD else lt
+        if known in WILD:
             return F.DYN
         if known in numeric or (op == "add" and (known in (F.STRING, F.BYTES)
                                                 or (isinstance(known, tuple)
                                                 and known[0] == "list"))):
-            return known if not isinstance(known, tuple) else ("list", F.DYN)
+            return known
         return None
     if lt in numeric and lt == rt:
         return None if op == "mod" and lt == F.DOUBLE else lt
@@ -922,7 +1119,8 @@ def _arith_type(op: str, lt: Type, rt: Type) -> Type | None:
         return lt
     if op == "add" and isinstance(lt, tuple) and isinstance(rt, tuple) and lt[0] == rt[0] \
             == "list":
-        return lt if lt == rt else ("list", F.DYN)
+        # (list(A), list(A)) -> list(A): the element types must unify.
+        return ("list", _most_general(rt[1], lt[1])) if _unifies(lt[1], rt[1]) else None
     return None
 
 
@@ -1182,6 +1380,7 @@ def compile_expr(expr: str, *, allow_multiple_allocations: bool = True) -> Progr
 
 __all__ = [
     "CompileError",
+    "InstantiationError",
     "Program",
     "compile_expr",
     "fmt_type",
