@@ -82,13 +82,11 @@ class Report:
     def text(self) -> str:
         out = [f"differential: {self.pairs} objects compared, {len(self.known)} known "
                f"differences, {len(self.failures)} unexplained"]
-        by_rule: dict[str, list[Difference]] = {}
-        rules: dict[str, Rule] = {}
+        by_rule: dict[Rule, list[Difference]] = {}
         for d, r in self.known:
-            by_rule.setdefault(r.match, []).append(d)
-            rules[r.match] = r
-        for match, diffs in by_rule.items():
-            out.append(f"  known [{match}] ({len(diffs)}): {rules[match].why.strip()}")
+            by_rule.setdefault(r, []).append(d)
+        for r, diffs in by_rule.items():
+            out.append(f"  known [{r.match}] {r.side}/{r.check} ({len(diffs)}): {r.why.strip()}")
             out += [f"    {d.line()}" for d in diffs]
         if self.failures:
             out.append("  UNEXPLAINED (not in e2e/known-differences.yaml):")

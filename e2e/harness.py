@@ -382,10 +382,11 @@ class Harness:
             if group in CROSSPLANE_CORE_GROUPS or group == XR_GROUP:
                 continue  # installed by `crossplane core init` / generated from our XRDs
             f = index.get((group, kind))
-            if f is not None and f not in self.applied_crds:
+            if f is None:
+                if group not in BUILTIN_GROUPS:
+                    missing.append(f"{kind}.{group}")
+            elif f not in self.applied_crds:
                 files.append(f)
-            elif group not in BUILTIN_GROUPS:
-                missing.append(f"{kind}.{group}")
         if missing:
             raise Failure(f"no upstream CRD in {SHARED_CRDS} for: {', '.join(missing)}")
         if not files:
@@ -501,8 +502,8 @@ class Harness:
 
         def resynced(want: int) -> bool:
             x = self.get_json("-n", "ml-team", "modeldeployment", "qwen-demo")
-            c = next((c for c in x.get("status", {}).get("conditions", [])
-                      if c["type"] == "Synced"), {})
+            c: dict[str, Any] = next((c for c in x.get("status", {}).get("conditions", [])
+                                      if c["type"] == "Synced"), {})
             return bool(c.get("status") == "True" and c.get("observedGeneration", 0) >= gen
                         and x.get("status", {}).get("desiredReplicas") == want)
 
