@@ -89,6 +89,9 @@ def _node(kind: str, field: str) -> tuple[dict[str, Any] | None, bool]:
         if node.get("x-kubernetes-preserve-unknown-fields") and not node.get("properties"):
             return None, False
         if part.endswith("[]"):
+            if part[:-2] not in (node.get("properties") or {}) and \
+                    node.get("x-kubernetes-preserve-unknown-fields"):
+                return None, False
             node = node["properties"][part[:-2]]
             assert node.get("type") == "array", f"{field}: {part} is not an array"
             node = node["items"]
@@ -99,6 +102,8 @@ def _node(kind: str, field: str) -> tuple[dict[str, Any] | None, bool]:
             required = False
             continue
         props = node.get("properties") or {}
+        if part not in props and node.get("x-kubernetes-preserve-unknown-fields"):
+            return None, False  # a field the partial PodSpec schema leaves free-form
         assert part in props, f"{kind} {field}: {part!r} is unknown here"
         required = part in (node.get("required") or [])
         node = props[part]

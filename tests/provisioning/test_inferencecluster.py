@@ -291,7 +291,11 @@ def test_pool_removed_from_spec_is_deleted_once_no_replica_runs_on_it() -> None:
 
 def _replica_on(pool: str, name: str = "r0") -> Resource:
     return {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica",
-            "metadata": {"name": name, "namespace": "team"},
+            "metadata": {"name": name, "namespace": "team",
+                         "labels": {"crossplane.io/composite": "m"},
+                         "ownerReferences": [{"apiVersion": "modelplane.ai/v1alpha1",
+                                              "kind": "ModelDeployment", "name": "m",
+                                              "uid": "u-m", "controller": True}]},
             "spec": {"deployment": "m", "cluster": "c1", "engines": [{"name": "e", "members": [
                 {"role": "Standalone", "pool": pool,
                  "devices": [{"name": "gpu", "count": 1}]}]}]}}

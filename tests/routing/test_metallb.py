@@ -25,10 +25,16 @@ def gateway(pool: str = "172.18.255.200-172.18.255.250") -> dict[str, Any]:
                 "metallb": {"addressPool": pool}}}}
 
 
+NAMESPACE = {"namespace": {"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": "modelplane-gateway-default"}}}
+
+
 def compose(observed: dict[str, Any] | None = None, pool: str = "172.18.255.200-172.18.255.250"
             ) -> StepResult:
+    """A reconcile once the gateway's Namespace exists (objects inside it wait for it)."""
     return inferencegateway.compose(
-        StepRequest("compose-gateway", {}, gateway(pool), observed=observed or {}))
+        StepRequest("compose-gateway", {}, gateway(pool), observed={**NAMESPACE,
+                                                                    **(observed or {})}))
 
 
 def with_status(res: StepResult, status: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +99,7 @@ def test_without_a_load_balancer_nothing_of_metallb_is_composed() -> None:
     spec = {"backend": "Traefik", "traefik": {"version": "40.2.0"}}
     xr = {"apiVersion": API, "kind": "InferenceGateway", "metadata": {"name": "default"},
           "spec": spec}
-    res = inferencegateway.compose(StepRequest("compose-gateway", {}, xr))
+    res = inferencegateway.compose(StepRequest("compose-gateway", {}, xr, observed=NAMESPACE))
     assert not [n for n in res.desired if "metallb" in n]
     assert "service" not in res.desired["release"].resource["spec"]["forProvider"]["values"]
 

@@ -32,8 +32,6 @@ def _forge(change: str) -> dict[str, Any]:
         ref["kind"] = "ModelService"
     elif change == "owned by another group":
         ref["apiVersion"] = "example.com/v1"
-    elif change == "composite label names someone else":
-        meta["labels"]["crossplane.io/composite"] = "other"
     elif change == "no composite label":
         del meta["labels"]["crossplane.io/composite"]
     elif change == "spec.deployment names another deployment":
@@ -42,7 +40,7 @@ def _forge(change: str) -> dict[str, Any]:
 
 
 FORGERIES = ["hand-made", "not controller", "owned by another kind", "owned by another group",
-             "composite label names someone else", "no composite label",
+             "no composite label",
              "spec.deployment names another deployment"]
 
 
@@ -91,4 +89,17 @@ def test_tenants_can_read_but_not_write_modelreplicas() -> None:
     writable = {res for rule in edit["rules"] if "create" in rule["verbs"]
                 for res in rule["resources"]}
     assert writable == {"modeldeployments", "modelservices", "modelendpoints", "modelcaches"}
+
+
+def test_a_replica_of_a_nested_deployment_carries_the_roots_label_and_counts() -> None:
+    # Crossplane copies the root composite's name down the tree: a ModelDeployment composed by
+    # an InferenceTicket gives its ModelReplicas the ticket's name in crossplane.io/composite.
+    from modelplane.contract.ownership import not_composed_by
+
+    replica = {"metadata": {"name": "r", "namespace": "team",
+                            "labels": {"crossplane.io/composite": "coder-ticket"},
+                            "ownerReferences": [{"apiVersion": "modelplane.ai/v1alpha1",
+                                                 "kind": "ModelDeployment", "name": "coder",
+                                                 "uid": "u", "controller": True}]}}
+    assert not_composed_by(replica, "ModelDeployment") is None
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 MODELPLANE = GROUP
 # Conditions that may be False on a healthy object (docs/conditions.md, "informational"); the
 # Argo CD health check skips the same ones (tests/packaging/test_argocd.py keeps them equal).
-INFORMATIONAL = frozenset({"NoReplicas", "ClusterDefault", "Immutable"})
+INFORMATIONAL = frozenset({"NoReplicas", "ClusterDefault", "Immutable", "NoneHeld"})
 
 
 def _name(obj: dict[str, Any]) -> str:

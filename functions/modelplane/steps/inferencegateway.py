@@ -342,6 +342,8 @@ def compose(req: StepRequest) -> StepResult:
 
     if use_metallb:
         _metallb(req, res, raw_pool, labels)
+        if "namespace" not in req.observed and METALLB_RELEASE not in req.observed:
+            del res.desired[METALLB_RELEASE]  # it lives in the gateway's namespace: wait for it
 
     address = gateway_address(observed_gateway) if programmed else None
     if address:
