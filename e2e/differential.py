@@ -215,7 +215,7 @@ def composed_by(xr: dict[str, Any], objs: list[dict[str, Any]]) -> list[dict[str
 
 def replay_inputs(xr: dict[str, Any], cluster: list[dict[str, Any]],
                   extra: list[dict[str, Any]], out: Path) -> tuple[Path, Path, Path]:
-    """Files for ``modelplane render XR COMPOSITION -r OBSERVED -e REQUIRED``: the XR as the
+    """Files for ``modelplane render-xr XR COMPOSITION -o OBSERVED -e REQUIRED``: the XR as the
     API server holds it, the objects Crossplane observed for it, and every object the
     function may require (all XRs, composed objects and Secrets)."""
     out.mkdir(parents=True, exist_ok=True)

@@ -545,8 +545,8 @@ class Harness:
             d = self.d / f"replay-{name}" / describe(xr).replace(" ", "_").replace("/", "_")
             xr_file, observed, required = differential.replay_inputs(xr, cluster, secrets, d)
             (d / "composition.yaml").write_text(yaml.safe_dump(compositions[ref]))
-            res = self.sh(["modelplane", "render", str(xr_file), str(d / "composition.yaml"),
-                           "-r", str(observed), "-e", str(required)],
+            res = self.sh(["modelplane", "render-xr", str(xr_file), str(d / "composition.yaml"),
+                           "-o", str(observed), "-e", str(required)],
                           quiet=True, timeout=300, check=False)
             (d / "rendered.yaml").write_text(res.stdout)
             if res.returncode != 0:

@@ -116,6 +116,18 @@ def test_a_pipeline_with_another_function_is_refused(
     assert "use `crossplane render`" in capsys.readouterr().err
 
 
+def test_our_function_under_its_installed_dependency_name_is_still_ours(
+        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # A Configuration's dependency installs the Function as <org>-<package>; the Compositions
+    # then name it so. Its steps still carry our input, so render-xr runs them.
+    comp = yaml.safe_load(files["comp"].read_text())
+    for step in comp["spec"]["pipeline"]:
+        step["functionRef"]["name"] = "modelplane-function-modelplane"
+    files["comp"].write_text(yaml.safe_dump(comp))
+    out = run(capsys, ["render-xr", str(files["xr"]), str(files["comp"])])
+    assert out[0]["kind"] == "Parent" and len(out) > 1
+
+
 def test_the_functions_readiness_of_the_xr_wins(
         files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # ModelDeployment with nothing placeable composes nothing; Crossplane would call that

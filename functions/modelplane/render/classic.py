@@ -60,11 +60,16 @@ def _context(specs: list[str] | None) -> dict[str, Any]:
 
 def _check_functions(comp: Obj, functions_file: str | None) -> None:
     """Every step must be function-modelplane's, and a given functions file must define it."""
+    from modelplane.contract.api import INPUT_API_VERSION
     from modelplane.validate.command import FUNCTION_NAME
 
-    named = sorted({str((s.get("functionRef") or {}).get("name"))
-                    for s in (comp.get("spec") or {}).get("pipeline") or []})
-    others = [n for n in named if n != FUNCTION_NAME]
+    steps = (comp.get("spec") or {}).get("pipeline") or []
+    named = sorted({str((s.get("functionRef") or {}).get("name")) for s in steps})
+    # Ours by name, or by the step input only our function reads: a package manager installs
+    # the Function under its dependency name (e.g. modelplane-function-modelplane).
+    others = sorted({str((s.get("functionRef") or {}).get("name")) for s in steps
+                     if (s.get("functionRef") or {}).get("name") != FUNCTION_NAME
+                     and (s.get("input") or {}).get("apiVersion") != INPUT_API_VERSION})
     if others:
         raise InputError(f"the pipeline calls {', '.join(others)}: render-xr runs only "
                          f"{FUNCTION_NAME}; use `crossplane render` for other functions")
