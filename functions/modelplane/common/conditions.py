@@ -19,3 +19,9 @@ def get(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any] | None:
 def is_true(obj: Mapping[str, Any] | None, type_: str = "Ready") -> bool:
     c = get(obj, type_)
     return bool(c and c.get("status") == "True")
+
+
+def some(names: list[str], limit: int = 5) -> str:
+    """The first ``limit`` names and how many more, for a condition message that stays short."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

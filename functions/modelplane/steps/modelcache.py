@@ -378,8 +378,7 @@ def report_held(res: StepResult, held: dict[str, list[str] | None]) -> None:
         if names is None:
             parts.append(f"{cluster} (until the ModelReplicas reading it are known)")
         else:
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
-                                            else "")
+            shown = conditions.some(names)
             parts.append(f"{cluster} (mounted by ModelReplica {shown})")
     res.condition("CopiesHeld", "True", "MountedByReplicas",
                   "no longer selected by spec.clusterSelector, kept until their readers have "

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from modelplane.common.conditions import is_true
+from modelplane.common.conditions import is_true, some
 from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
 from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA
@@ -391,8 +391,7 @@ def report_drains(res: StepResult, drains: Drains) -> None:
         if hosts is None:
             parts.append(f"pool {pool}: held until the ModelReplicas on this cluster are known")
         else:
-            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5
-                                            else "")
+            shown = some(hosts)
             parts.append(f"pool {pool}: held by {len(hosts)} ModelReplica(s) ({shown})")
     res.condition("NodePoolsDrained", "False", "HostsReplicas",
                   "removed from spec.nodePools but kept until its replicas have moved "
@@ -428,8 +427,7 @@ def report_capacity(res: StepResult, cluster: str, pools: list[dict[str, Any]],
         within.used_nodes()  # replays the packing, which sets overflow
         if within.overflow == 0:
             continue
-        shown = ", ".join(sorted(hosts)[:5]) + (f" and {len(hosts) - 5} more"
-                                                 if len(hosts) > 5 else "")
+        shown = some(sorted(hosts))
         short.append(f"pool {pool.name}: nodeCeiling {pool.node_ceiling} but its replicas "
                      f"need {unbounded.used_nodes()} node(s); {within.overflow} pod(s) do not "
                      f"fit (replicas there: {shown})")
