@@ -61,7 +61,7 @@ def test_readiness_comes_from_observed_resources(
                         "-o", str(files["observed"])])
     ready = docs[0]["status"]["conditions"][0]
     assert ready["type"] == "Ready" and ready["status"] == "False"
-    assert ready["message"] == 'Unready resources: "child-b"'
+    assert ready["message"] == "Unready resources: child-b"
     assert ready["lastTransitionTime"] == "2024-01-01T00:00:00Z"
 
 

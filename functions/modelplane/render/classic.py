@@ -139,7 +139,7 @@ def render_one(args: argparse.Namespace) -> list[Obj]:
     ready: dict[str, Any] = {"type": "Ready", "status": "True", "reason": "Available"}
     if ready_override == fnv1.READY_TRUE:
         pass
-    elif unready:
+    elif unready and ready_override != fnv1.READY_FALSE:
         ready = {"type": "Ready", "status": "False", "reason": "Creating",
                  "message": f"Unready resources: {_fmt_names(unready)}"}
     elif ready_override == fnv1.READY_FALSE:

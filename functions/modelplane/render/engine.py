@@ -124,11 +124,14 @@ def _merge_conditions(old: list[dict[str, Any]], new: Iterable[dict[str, Any]],
 
 
 def _fmt_names(names: list[str]) -> str:
-    """Crossplane's list formatting: "a", "a and b", "a, b, and c"."""
-    quoted = [repr(n).replace("'", '"') for n in names]
-    if len(quoted) <= 2:
-        return " and ".join(quoted)
-    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+    """crossplane-runtime's StableNAndSomeMore(3, names): sorted, unquoted, "a, b", "a, b, and c",
+    "a, b, c, and 2 more" (what Crossplane writes in ``Unready resources: ...``)."""
+    shown = sorted(names)
+    if len(shown) > 3:
+        return f"{', '.join(shown[:3])}, and {len(shown) - 3} more"
+    if len(shown) == 3:
+        return f"{', '.join(shown[:2])}, and {shown[2]}"
+    return ", ".join(shown)
 
 
 class Engine:
@@ -382,7 +385,8 @@ class Engine:
         if ready_override == fnv1.READY_TRUE or (ready_override == fnv1.READY_UNSPECIFIED
                                                  and not unready):
             ready = {"type": "Ready", "status": "True", "reason": "Available"}
-        elif unready:
+        elif unready and ready_override != fnv1.READY_FALSE:
+            # A function that says "not ready" itself gets no resource list (Crossplane v2.3).
             ready = {"type": "Ready", "status": "False", "reason": "Creating",
                      "message": f"Unready resources: {_fmt_names(unready)}"}
         else:
