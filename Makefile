@@ -1,6 +1,7 @@
 # Modelplane developer entry points. `make demo` and `make test` work on a fresh machine.
-# `make e2e` runs Modelplane in real Crossplane on a real API server (docs/e2e.md): it builds a
-# pinned Go toolchain into $(MODELPLANE_E2E_CACHE) first (~11 min cold on a quiet 2-core machine,
+# `make e2e` runs Modelplane in real Crossplane on a real API server (docs/e2e.md), and tier 2
+# (real scheduler, controller-manager, kwok, provider-kubernetes) when its toolchain is built.
+# It builds a pinned Go toolchain into $(MODELPLANE_E2E_CACHE) first (~11 min cold on a quiet 2-core machine,
 # seconds warm), then checks modelplane.cel against Kubernetes' own CEL (`make cel-oracle`).
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 export MODELPLANE_E2E_CACHE ?= /var/cache/modelplane-e2e
 
-.PHONY: setup demo test lint unit bench package docs e2e e2e-toolchain clean cel-oracle
+.PHONY: setup demo test lint unit bench package docs e2e e2e-toolchain e2e-toolchain-tier2 e2e-tier2 clean cel-oracle
 
 setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
@@ -42,10 +43,16 @@ package: setup  ## assemble and check the xpkg directories offline
 e2e-toolchain:  ## build (or reuse) etcd, kube-apiserver, kubectl, crossplane, crane; pins in e2e/versions.env
 	e2e/toolchain.sh build
 
-e2e: package e2e-toolchain  ## tier 1 end to end: real etcd + kube-apiserver + Crossplane (docs/e2e.md)
+e2e-toolchain-tier2:  ## also build kwok and provider-kubernetes (tier 2; 5-16 min cold, docs/e2e.md)
+	e2e/toolchain.sh build tier2
+
+e2e: package e2e-toolchain  ## tier 1 end to end, then tier 2 when its toolchain is built (docs/e2e.md)
 	$(MAKE) cel-oracle
 	$(BIN)/python e2e/harness.py --bindir "$$(e2e/toolchain.sh bindir)" $(E2E_FLAGS)
-	e2e/tier2.sh
+	e2e/tier2.sh $(E2E_FLAGS)
+
+e2e-tier2: package e2e-toolchain  ## only tier 2 (builds its toolchain when cold)
+	E2E_TIER2=build e2e/tier2.sh $(E2E_FLAGS)
 
 docs: setup  ## regenerate the API reference from the XRDs
 	$(BIN)/python -m modelplane.validate.apidocs > docs/api-reference.md

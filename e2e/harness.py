@@ -96,6 +96,15 @@ class Harness:
         self.differences: list[str] = []
         self.renders: dict[str, list[dict[str, Any]]] = {}
         self.applied_crds: set[Path] = set()
+        # Tier 2 (e2e/tier2.py) runs a controller-manager and kwok: the Function's Deployment
+        # then becomes Available for real, and the API server gets extra flags.
+        self.play_kubelet = True
+        self.apiserver_extra: list[str] = []
+        self.crd_overrides: dict[tuple[str, str], Path] = {}
+        # Tier 2 turns Crossplane's webhooks on (Usages enforced): the webhook configurations
+        # from Crossplane's module, and the Service the API server dials (tier2.py routes it).
+        self.webhook_configs: Path | None = None
+        self.webhook_port = 9444
 
     # -- processes -------------------------------------------------------------------------
 
@@ -255,7 +264,8 @@ class Harness:
             "--service-account-key-file=sa.pub", "--service-account-signing-key-file=sa.key",
             "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC",
             "--allow-privileged=true", "--endpoint-reconciler-type=none",
-            "--disable-admission-plugins=ServiceAccount", "--profiling=false"])
+            "--disable-admission-plugins=ServiceAccount", "--profiling=false",
+            *self.apiserver_extra])
         kc = ["kubectl", "config", "--kubeconfig", str(d / "admin.kubeconfig")]
         self.sh([*kc, "set-cluster", "e2e", f"--server=https://127.0.0.1:{self.api_port}",
                  "--certificate-authority=ca.crt", "--embed-certs"], quiet=True)
@@ -292,15 +302,22 @@ class Harness:
             log(f"pushed {kind} package {root} as {ref} (installed as {pkg}:{PKG_TAG})")
 
     def crossplane(self) -> None:
-        self.kubectl("create", "namespace", NS)
-        # What the Helm chart creates; the package runtime reads it to build Deployments.
-        self.kubectl("-n", NS, "create", "serviceaccount", "crossplane")
+        # What the Helm chart creates; the package runtime reads the ServiceAccount to build
+        # Deployments. (Applied: tier 2 creates the namespace earlier, for the webhook Service.)
+        self.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+                    {"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "crossplane", "namespace": NS}}])
         init_env = dict(self.env, POD_NAMESPACE=NS, POD_SERVICE_ACCOUNT="crossplane",
                         CRDS_PATH=str((self.bin / "crossplane-crds").resolve()),
                         ENABLE_WEBHOOKS="false",
                         TLS_CA_SECRET_NAME="crossplane-root-ca",
                         TLS_SERVER_SECRET_NAME="crossplane-tls-server",
                         TLS_CLIENT_SECRET_NAME="crossplane-tls-client")
+        if self.webhook_configs is not None:
+            init_env.update(ENABLE_WEBHOOKS="true", WEBHOOK_CONFIGS_PATH=str(self.webhook_configs),
+                            WEBHOOK_SERVICE_NAME="crossplane-webhooks",
+                            WEBHOOK_SERVICE_NAMESPACE=NS,
+                            WEBHOOK_SERVICE_PORT=str(self.webhook_port))
         # In a cluster this is an init container the kubelet restarts until it succeeds: its
         # first run applies the core CRDs and can fail creating the Lock before they are
         # served ("no matches for kind Lock"). Retry the same way, a bounded number of times.
@@ -325,8 +342,13 @@ class Harness:
                       POD_SERVICE_ACCOUNT="crossplane",
                       TLS_CLIENT_CERTS_DIR=str(self.d / "tls" / "client"),
                       XPKG_CACHE_DIR=str(cache / "xpkg"), XFN_CACHE_DIR=str(cache / "xfn"))
+        hooks = ["--enable-webhooks=false"]
+        if self.webhook_configs is not None:
+            self.secret_to_dir("crossplane-tls-server", self.d / "tls" / "server")
+            xp_env["TLS_SERVER_CERTS_DIR"] = str(self.d / "tls" / "server")
+            hooks = [f"--webhook-port={self.webhook_port}"]
         self.start("crossplane", [
-            "crossplane", "core", "start", "--enable-webhooks=false", "--poll-interval=15s",
+            "crossplane", "core", "start", *hooks, "--poll-interval=15s",
             "--sync-interval=30s", f"--metrics-port={self.xp_metrics_port}",
             f"--health-probe-port={self.xp_health_port}", "--debug"], env=xp_env)
         self.wait_until("Crossplane's health endpoint", lambda: self.sh(
@@ -365,17 +387,18 @@ class Harness:
         # No kubelet: we played the pod; report the Deployment Available as a kubelet would.
         self.wait_until(f"deployment {NS}/{rev}", lambda: self.kubectl(
             "-n", NS, "get", "deployment", rev, check=False, quiet=True).returncode == 0)
-        self.kubectl("-n", NS, "patch", "deployment", rev, "--subresource=status",
-                     "--type=merge", "-p", json.dumps({"status": {
-                         "replicas": 1, "readyReplicas": 1, "availableReplicas": 1,
-                         "updatedReplicas": 1, "observedGeneration": 1,
-                         "conditions": [{"type": "Available", "status": "True",
-                                         "reason": "MinimumReplicasAvailable"}]}}))
+        if self.play_kubelet:
+            self.kubectl("-n", NS, "patch", "deployment", rev, "--subresource=status",
+                         "--type=merge", "-p", json.dumps({"status": {
+                             "replicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+                             "updatedReplicas": 1, "observedGeneration": 1,
+                             "conditions": [{"type": "Available", "status": "True",
+                                             "reason": "MinimumReplicasAvailable"}]}}))
         self.kubectl("wait", f"function/{FUNCTION}", "--for=condition=Healthy",
                      f"--timeout={self.timeout}s")
 
     def crds(self, kinds: set[tuple[str, str]]) -> None:
-        index = upstream_crds()
+        index = {**upstream_crds(), **self.crd_overrides}
         files: list[Path] = []
         missing: list[str] = []
         for group, kind in sorted(kinds):
@@ -675,11 +698,11 @@ def composed_kinds(render_json: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(group_of(o["apiVersion"]), o["kind"]) for o in render_json}
 
 
-def enter_namespaces(argv: list[str], run_dir: Path) -> int:
-    """Re-run this script as PID 1 of new network, mount and PID namespaces."""
+def enter_namespaces(argv: list[str], run_dir: Path, script: str = __file__) -> int:
+    """Re-run ``script`` (this one) as PID 1 of new network, mount and PID namespaces."""
     env = dict(os.environ, **{IN_NAMESPACE: str(run_dir)})
     cmd = ["unshare", "--net", "--mount", "--propagation", "private", "--pid", "--fork",
-           "--kill-child", "--mount-proc", sys.executable, str(Path(__file__).resolve()), *argv]
+           "--kill-child", "--mount-proc", sys.executable, str(Path(script).resolve()), *argv]
     proc = subprocess.Popen(cmd, env=env)
     signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signal.SIGINT))
     try:
@@ -689,12 +712,12 @@ def enter_namespaces(argv: list[str], run_dir: Path) -> int:
         return proc.wait(timeout=60)
 
 
-def inside_namespaces(run_dir: Path) -> None:
+def inside_namespaces(run_dir: Path, extra_hosts: str = "") -> None:
     """Loopback up; our hosts file (the Function's service names) over /etc/hosts."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     hosts = run_dir / "hosts"
     hosts.write_text(Path("/etc/hosts").read_text()
-                     + f"\n{FUNCTION_IP} {FUNCTION}.{NS} {FUNCTION}.{NS}.svc\n")
+                     + f"\n{FUNCTION_IP} {FUNCTION}.{NS} {FUNCTION}.{NS}.svc\n" + extra_hosts)
     subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"], check=True)
 
 
