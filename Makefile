@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 export MODELPLANE_E2E_CACHE ?= /var/cache/modelplane-e2e
 
-.PHONY: setup demo test lint unit bench package docs e2e e2e-toolchain clean cel-oracle
+.PHONY: setup demo test lint unit bench package docs schemas e2e e2e-toolchain clean cel-oracle
 
 setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
@@ -47,8 +47,12 @@ e2e: package e2e-toolchain  ## tier 1 end to end: real etcd + kube-apiserver + C
 	$(BIN)/python e2e/harness.py --bindir "$$(e2e/toolchain.sh bindir)" $(E2E_FLAGS)
 	e2e/tier2.sh
 
-docs: setup  ## regenerate the API reference from the XRDs
+docs: setup  ## regenerate the API reference and the editor JSON Schemas from the XRDs
 	$(BIN)/python -m modelplane.validate.apidocs > docs/api-reference.md
+	$(BIN)/python -m modelplane.validate.editorschema schemas >/dev/null
+
+schemas: setup  ## regenerate schemas/ (JSON Schemas for editors) from the XRDs
+	$(BIN)/python -m modelplane.validate.editorschema schemas
 
 # Kubernetes' own DRA CEL (k8s.io/dynamic-resource-allocation v0.35.4) as an oracle for
 # modelplane.cel. The binary lives outside the repo in a cache keyed by the pinned version and a
