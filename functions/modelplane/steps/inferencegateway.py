@@ -258,7 +258,7 @@ def compose(req: StepRequest) -> StepResult:
     if not isinstance(version, str) or not _VERSION.match(version):
         return _invalid(req, "InvalidTraefikVersion",
                         f"spec.traefik.version {version!r} is not a chart version like "
-                        "\"40.2.0\"; keeping what exists")
+                        "\"41.6.0\"; keeping what exists")
     user_values = traefik.get("values") or {}
     if not isinstance(user_values, dict):
         return _invalid(req, "InvalidTraefikValues",

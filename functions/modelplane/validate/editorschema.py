@@ -26,17 +26,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelplane.common.openapi import to_jsonschema
 from modelplane.validate.registry import Registry, default_registry
 
 Schema = dict[str, Any]
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 INDEX = "modelplane.json"
-
-# Keywords that mean the same in OpenAPI v3 (as Kubernetes uses it) and JSON Schema draft-07.
-_KEPT = ("description", "default", "enum", "format", "pattern", "minimum", "maximum",
-         "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
-         "maxItems", "uniqueItems", "minProperties", "maxProperties", "required", "title")
 
 _METADATA: Schema = {
     "type": "object",
@@ -51,30 +47,8 @@ _METADATA: Schema = {
 
 
 def convert(node: Schema) -> Schema:
-    """One structural OpenAPI v3 schema node as JSON Schema draft-07."""
-    out: Schema = {k: node[k] for k in _KEPT if k in node}
-    if node.get("x-kubernetes-int-or-string"):
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    elif "type" in node:
-        out["type"] = [node["type"], "null"] if node.get("nullable") else node["type"]
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        if combinator in node:
-            out[combinator] = [convert(n) for n in node[combinator]]
-    if "not" in node:
-        out["not"] = convert(node["not"])
-    if "items" in node:
-        out["items"] = convert(node["items"])
-    props = node.get("properties")
-    if props:
-        out["properties"] = {k: convert(v) for k, v in props.items()}
-    extra = node.get("additionalProperties")
-    if isinstance(extra, dict):
-        out["additionalProperties"] = convert(extra)
-    elif extra is not None:
-        out["additionalProperties"] = extra
-    elif props and not node.get("x-kubernetes-preserve-unknown-fields") and not node.get(
-            "x-kubernetes-embedded-resource"):
-        out["additionalProperties"] = False
+    """One structural OpenAPI v3 schema node as JSON Schema, descriptions and defaults kept."""
+    out: Schema = to_jsonschema(node, annotated=True)
     return out
 
 
