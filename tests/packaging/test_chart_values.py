@@ -10,7 +10,6 @@ slip through unchecked: the test fails until it is added to one of the two table
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from modelplane.common.fields import coalesced
 from modelplane.render import render_fleet
 
 from tests.upstream import go_module
@@ -68,17 +68,6 @@ def chart_dir(repository: str, name: str, version: str) -> Path:
     return go_module(module, module_version) / sub
 
 
-def merged(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing: maps merge key by key, anything else replaces the default."""
-    out = copy.deepcopy(defaults)
-    for k, v in values.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merged(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def leaf_paths(values: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     for k, v in values.items():
         if isinstance(v, dict) and v:
@@ -101,7 +90,7 @@ def problems(repository: str, name: str, version: str, values: dict[str, Any]) -
         cls = jsonschema.validators.validator_for(draft, default=jsonschema.Draft7Validator)
         validator = cls(schema)
         return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-                      for e in validator.iter_errors(merged(defaults, values)))
+                      for e in validator.iter_errors(coalesced(defaults, values)))
     unknown = []
     for path in leaf_paths(values):
         node: Any = defaults

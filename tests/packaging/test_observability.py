@@ -176,9 +176,15 @@ def test_the_function_monitor_selects_the_function_crossplane_installs() -> None
     assert selector == {"pkg.crossplane.io/function": dependency_name(function["package"])}
 
 
-# -- the Grafana dashboard (examples/observability/grafana-dashboard.json) ----------------------
+# -- the Grafana dashboard (examples/observability/grafana-dashboard.yaml) ----------------------
 
-DASHBOARD = REPO / "examples" / "observability" / "grafana-dashboard.json"
+DASHBOARD = REPO / "examples" / "observability" / "grafana-dashboard.yaml"
+
+
+def dashboard() -> dict[str, Any]:
+    cm = yaml.safe_load(DASHBOARD.read_text())
+    loaded: dict[str, Any] = json.loads(cm["data"]["modelplane-fleet.json"])
+    return loaded
 
 #: Metrics the dashboard reads that other programs export, as their documentation names them:
 #: vLLM's production metrics (docs.vllm.ai, "Production Metrics"; kv_cache_usage_perc is the V1
@@ -232,7 +238,7 @@ def _selectors(expr: Any) -> list[Any]:
 
 
 def _queries() -> list[tuple[str, str]]:
-    dash = json.loads(DASHBOARD.read_text())
+    dash = dashboard()
     out = [(p["title"], t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
     out += [(v["name"], v["definition"].removeprefix("label_values(").split(",")[0])
             for v in dash["templating"]["list"] if v["type"] == "query"]
@@ -260,7 +266,7 @@ def test_every_dashboard_query_parses_and_reads_a_metric_that_exists() -> None:
 
 
 def test_the_dashboard_is_a_grafana_dashboard_with_a_layout_that_does_not_overlap() -> None:
-    dash = json.loads(DASHBOARD.read_text())
+    dash = dashboard()
     assert dash["uid"] and dash["title"] and isinstance(dash["schemaVersion"], int)
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
