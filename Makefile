@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 export MODELPLANE_E2E_CACHE ?= /var/cache/modelplane-e2e
 
-.PHONY: setup demo test lint unit bench package docs e2e e2e-toolchain e2e-toolchain-tier2 e2e-tier2 clean cel-oracle
+.PHONY: setup demo test lint unit browser bench package docs schemas e2e e2e-toolchain e2e-toolchain-tier2 e2e-tier2 clean cel-oracle
 
 setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
@@ -31,8 +31,19 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: setup
+unit: setup $(if $(CI),browser)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+# Headless Chromium for the `render -o html` check (tests/render/test_views.py), from Debian's
+# packages; CI runs it before the tests. Without root or apt-get the test says it skipped.
+browser:  ## install headless Chromium (Debian's package) unless one is present
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; } && \
+	    echo "make browser: installed $$(chromium --version)"; } || \
+	  echo "make browser: cannot install Chromium here; the HTML view test will skip"
 
 bench: setup  ## placement, CEL and response-size benchmarks (prints tables; never asserts)
 	$(BIN)/python bench/run.py
@@ -54,8 +65,12 @@ e2e: package e2e-toolchain  ## tier 1 end to end, then tier 2 when its toolchain
 e2e-tier2: package e2e-toolchain  ## only tier 2 (builds its toolchain when cold)
 	E2E_TIER2=build e2e/tier2.sh $(E2E_FLAGS)
 
-docs: setup  ## regenerate the API reference from the XRDs
+docs: setup  ## regenerate the API reference and the editor JSON Schemas from the XRDs
 	$(BIN)/python -m modelplane.validate.apidocs > docs/api-reference.md
+	$(BIN)/python -m modelplane.validate.editorschema schemas >/dev/null
+
+schemas: setup  ## regenerate schemas/ (JSON Schemas for editors) from the XRDs
+	$(BIN)/python -m modelplane.validate.editorschema schemas
 
 # Kubernetes' own DRA CEL (k8s.io/dynamic-resource-allocation v0.35.4) as an oracle for
 # modelplane.cel. The binary lives outside the repo in a cache keyed by the pinned version and a

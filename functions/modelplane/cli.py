@@ -227,7 +227,41 @@ def parser() -> argparse.ArgumentParser:
     from modelplane.cli_ticket import add_parser as add_ticket
 
     add_ticket(sub)
+
+    k = sub.add_parser(
+        "completion", help="print a shell completion script (docs/editors.md)",
+        description="Prints a completion script for every subcommand and flag, generated from "
+                    "this command's own argument parser, e.g. `source <(modelplane completion "
+                    "bash)`.")
+    k.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell to complete in")
+    k.set_defaults(func=_completion)
+    _complete_paths(p)
     return p
+
+
+#: The shells shtab writes completion scripts for.
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
+#: Arguments whose values are paths, by metavar: they complete to files and directories.
+_PATH_METAVARS = {"PATH", "FILE", "COMPOSITE_RESOURCE", "COMPOSITION", "FUNCTIONS"}
+
+
+def _complete_paths(p: argparse.ArgumentParser) -> None:
+    """Mark every path-valued argument (of every subcommand) for file completion."""
+    import shtab
+
+    for action in p._actions:  # argparse has no public walk over subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _complete_paths(child)
+        elif action.metavar in _PATH_METAVARS:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+
+
+def _completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(parser(), shell=args.shell))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

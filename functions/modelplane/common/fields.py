@@ -8,6 +8,7 @@ instead of crashing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -27,3 +28,15 @@ def path(obj: Any, *keys: str) -> dict[str, Any]:
     for key in keys:
         cur = mapping(cur.get(key))
     return cur
+
+
+def coalesced(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged onto ``base`` as Helm coalesces chart values: maps merge key by key,
+    anything else (lists included) replaces; neither input is changed."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = coalesced(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out

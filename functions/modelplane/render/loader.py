@@ -15,7 +15,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 # API groups whose objects the local control plane accepts without an XRD: Kubernetes
 # built-ins, Crossplane itself, the providers we compose, and the ecosystems the examples show
-# (KEDA, Argo CD). Anything else is an unknown kind and an input error.
+# (KEDA, Argo CD, the Prometheus Operator). Anything else is an unknown kind and an input error.
 KNOWN_GROUPS = frozenset({
     "", "apps", "batch", "rbac.authorization.k8s.io", "resource.k8s.io", "storage.k8s.io",
     "networking.k8s.io", "policy", "autoscaling", "coordination.k8s.io", "discovery.k8s.io",
@@ -25,7 +25,7 @@ KNOWN_GROUPS = frozenset({
     "kubernetes.crossplane.io", "helm.crossplane.io",
     "gateway.networking.k8s.io", "inference.networking.k8s.io",
     "inference.networking.x-k8s.io", "leaderworkerset.x-k8s.io",
-    "keda.sh", "argoproj.io",
+    "keda.sh", "argoproj.io", "monitoring.coreos.com",
 })
 KNOWN_GROUP_SUFFIXES = (".upbound.io",)
 

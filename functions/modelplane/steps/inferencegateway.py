@@ -31,12 +31,12 @@ condition naming it, and no pool is composed (a pool that already exists is kept
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from typing import Any
 
 from modelplane.common import conditions
+from modelplane.common.fields import coalesced
 from modelplane.common.names import dns_label
 from modelplane.contract.api import INFERENCE_GATEWAY
 from modelplane.contract.metadata import GATEWAY_LABEL
@@ -94,17 +94,6 @@ def parse_address_pool(value: Any) -> str | None:
     return None
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge Helm values: the user's ``spec.traefik.values`` win, map by map."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def traefik_values(user: dict[str, Any], address_pool: str | None = None) -> dict[str, Any]:
     """Chart values: the Gateway API provider on, the chart's own Gateway objects off.
 
@@ -120,7 +109,7 @@ def traefik_values(user: dict[str, Any], address_pool: str | None = None) -> dic
     }
     if address_pool:
         base["service"] = {"annotations": {METALLB_POOL_ANNOTATION: address_pool}}
-    return _merge(base, user)
+    return coalesced(base, user)  # the user's spec.traefik.values win, map by map
 
 
 def gateway_address(gateway: dict[str, Any] | None) -> str | None:
@@ -258,7 +247,7 @@ def compose(req: StepRequest) -> StepResult:
     if not isinstance(version, str) or not _VERSION.match(version):
         return _invalid(req, "InvalidTraefikVersion",
                         f"spec.traefik.version {version!r} is not a chart version like "
-                        "\"40.2.0\"; keeping what exists")
+                        "\"41.6.0\"; keeping what exists")
     user_values = traefik.get("values") or {}
     if not isinstance(user_values, dict):
         return _invalid(req, "InvalidTraefikValues",

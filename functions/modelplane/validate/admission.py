@@ -54,7 +54,7 @@ _PATTERN_HINTS: dict[str, str] = {
     r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$": 'a duration such as "90s", "5m" or "1h30m"',
     r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
     r"(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$": 'a semantic version such as "12.4.0"',
-    r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$": 'a chart version such as "40.2.0"',
+    r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$": 'a chart version such as "41.6.0"',
     r"^[0-9]{1,6}(\.[0-9]{1,6})?$": 'a decimal number such as "0.71"',
     r"^[0-9]+\.[0-9]+(\.[0-9]+)?(-[0-9A-Za-z.-]+)?$": 'a Kubernetes version such as "1.34"',
     r"^https?://[^\s/?#]+([/?#]\S*)?$": "an http:// or https:// URL",
