@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
@@ -70,8 +70,9 @@ DEFAULT_SLOW_WORKERS = os.cpu_count() or 1
 DEFAULT_DEADLINE_SECONDS = 60.0
 # A request still running after this slice (MODELPLANE_SLOW_AFTER, seconds) is a slow one: it
 # gives up its place among the --workers (a new request takes it) and moves to one of the
-# --slow-workers extra places, and its thread drops to a lower CPU priority (SLOW_NICE), so
-# small requests are neither queued behind slow ones nor starved of CPU by them.
+# MODELPLANE_SLOW_WORKERS extra places, and once it has used a slice of CPU its thread drops to
+# a lower CPU priority (SLOW_NICE), so small requests are neither queued behind slow ones nor
+# starved of CPU by them.
 DEFAULT_SLOW_AFTER_SECONDS = 0.05
 # Linux niceness 10 weighs about a tenth of niceness 0 in the CPU scheduler. It is per thread:
 # each request runs on a thread of its own, so the lower priority ends with the request.
@@ -498,18 +499,41 @@ def run_bytes(data: bytes) -> bytes:
 
 def _work(data: bytes, slow_after: float) -> bytes:
     """In a worker process: :func:`run_bytes` on a thread of its own, whose CPU priority drops
-    by SLOW_NICE once it has run for ``slow_after`` seconds (and ends with the thread)."""
+    by SLOW_NICE once it has used ``slow_after`` seconds of CPU (and ends with the thread).
+
+    CPU time, not wall time: on a busy machine a small request can wait longer than a slice for
+    a core, and lowering its priority then would only make it wait longer.
+    """
     out: list[bytes] = []
     thread = threading.Thread(target=lambda: out.append(run_bytes(data)),
                               name="modelplane-request", daemon=True)
     thread.start()
-    thread.join(slow_after)
-    if thread.is_alive():
-        _lower_priority(thread.native_id)
-        thread.join()
+    used = _cpu_clock(thread)
+    while thread.is_alive():
+        thread.join(slow_after / 2)
+        if thread.is_alive() and used() >= slow_after:
+            _lower_priority(thread.native_id)
+            thread.join()
     if not out:  # run_bytes never raises an Exception; this is a BaseException's trace
         return _fatal_bytes(_glimpse(data).meta, f"{_glimpse(data).what} ended without an answer")
     return out[0]
+
+
+def _cpu_clock(thread: threading.Thread) -> Callable[[], float]:
+    """Seconds of CPU the thread has used (where the platform cannot say: wall time)."""
+    try:
+        clock = time.pthread_getcpuclockid(thread.ident or 0)
+        start = time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        began = time.monotonic()
+        return lambda: time.monotonic() - began
+
+    def used() -> float:
+        try:
+            return time.clock_gettime(clock) - start
+        except OSError:  # the thread has just ended
+            return 0.0
+    return used
 
 
 def _lower_priority(thread_id: int | None) -> None:

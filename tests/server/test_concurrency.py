@@ -37,14 +37,15 @@ def slow_and_fast_steps() -> Iterator[None]:
 
     @step("test-niceness", kinds=["InferenceClass"])
     def _niceness(req: StepRequest) -> StepResult:
-        """Its own thread's niceness; with ``spec.waitForChange``, once it has changed."""
+        """Its own thread's niceness; with ``spec.spinUntilChanged``, it uses CPU until the
+        niceness has changed."""
         mine = threading.get_native_id()
         start = os.getpriority(os.PRIO_PROCESS, mine)
         give_up = time.monotonic() + 30
-        while req.spec.get("waitForChange") and time.monotonic() < give_up:
+        while req.spec.get("spinUntilChanged") and time.monotonic() < give_up:
             if os.getpriority(os.PRIO_PROCESS, mine) != start:
                 break
-            time.sleep(0.005)
+        time.sleep(float(req.spec.get("sleep", 0)))  # waiting, not using CPU
         return StepResult(status={"nice": os.getpriority(os.PRIO_PROCESS, mine)})
 
     global RUNNING
@@ -154,14 +155,18 @@ def test_slow_requests_take_at_most_the_slow_places() -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="niceness per thread is Linux's")
-def test_in_a_worker_a_slow_request_runs_at_a_lower_priority_and_only_it() -> None:
+def test_in_a_worker_a_request_past_a_slice_of_cpu_runs_at_a_lower_priority_and_only_it(
+        ) -> None:
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    slow = server._work(_request("test-niceness", spec={"waitForChange": True})
+    slow = server._work(_request("test-niceness", spec={"spinUntilChanged": True})
                         .SerializeToString(), 0.01)
     fast = server._work(_request("test-niceness").SerializeToString(), 30.0)
+    waiting = server._work(_request("test-niceness", spec={"sleep": 0.2})
+                           .SerializeToString(), 0.01)  # past the slice in time, not in CPU
     assert _status(fnv1.RunFunctionResponse.FromString(slow)) == {
         "nice": min(19, base + server.SLOW_NICE)}
     assert _status(fnv1.RunFunctionResponse.FromString(fast)) == {"nice": base}
+    assert _status(fnv1.RunFunctionResponse.FromString(waiting)) == {"nice": base}
     assert os.getpriority(os.PRIO_PROCESS, 0) == base
 
 
