@@ -36,7 +36,33 @@ def version() -> str:
         return "0+unknown"
 
 
+def _metrics_dir() -> str | None:
+    """Create the directory for multiprocess metrics (modelplane.metrics) and point
+    PROMETHEUS_MULTIPROC_DIR at it, before prometheus-client is imported here or in any worker
+    process (they inherit the environment). Returns it, for removal on exit; None if the
+    operator set the variable (their directory) or nothing is writable (then only what the
+    main process records is exported, and a warning says so)."""
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    for parent in (None, "/dev/shm"):  # a read-only root filesystem usually still has /dev/shm
+        try:
+            path = tempfile.mkdtemp(prefix="modelplane-metrics-", dir=parent)
+        except OSError:
+            continue
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        return path
+    logging.getLogger("modelplane.server").warning(
+        "no writable directory for multiprocess metrics: /metrics omits the worker processes")
+    return None
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+
+    metrics_dir = _metrics_dir() if args.metrics_address else None
+
     from crossplane.function import runtime
 
     from modelplane import metrics, server
@@ -48,23 +74,30 @@ def _serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=level, handlers=[handler])
     else:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server.load_steps()
-    if args.metrics_address:
-        metrics.serve_metrics(args.metrics_address)
-        logging.getLogger("modelplane.server").info("metrics on %s/metrics", args.metrics_address)
-    tls_dir = args.tls_certs_dir or os.environ.get("TLS_SERVER_CERTS_DIR")
-    creds = None if args.insecure else runtime.load_credentials(tls_dir) if tls_dir else None
-    if creds is None and not args.insecure:
-        print("error: no TLS certificates (--tls-certs-dir or TLS_SERVER_CERTS_DIR); "
-              "pass --insecure to serve without TLS", file=sys.stderr)
-        return 2
-    logging.getLogger("modelplane.server").info("serving on %s", args.address)
-    runner = server.FunctionRunner(workers=args.workers, deadline=args.deadline, processes=True)
-    logging.getLogger("modelplane.server").info("%d worker processes, %gs step deadline",
-                                                runner.workers, runner.deadline)
-    runtime.serve(runner, args.address, creds=creds, insecure=args.insecure,
-                  options=server.SERVER_OPTIONS)
-    return 0
+    try:
+        server.load_steps()
+        tls_dir = args.tls_certs_dir or os.environ.get("TLS_SERVER_CERTS_DIR")
+        creds = None if args.insecure else runtime.load_credentials(tls_dir) if tls_dir else None
+        if creds is None and not args.insecure:
+            print("error: no TLS certificates (--tls-certs-dir or TLS_SERVER_CERTS_DIR); "
+                  "pass --insecure to serve without TLS", file=sys.stderr)
+            return 2
+        if args.metrics_address:
+            metrics.serve_metrics(args.metrics_address)
+            logging.getLogger("modelplane.server").info("metrics on %s/metrics",
+                                                        args.metrics_address)
+        logging.getLogger("modelplane.server").info("serving on %s", args.address)
+        runner = server.FunctionRunner(workers=args.workers, deadline=args.deadline,
+                                       processes=True)
+        logging.getLogger("modelplane.server").info(
+            "%d worker processes (and %d for slow requests), %gs step deadline",
+            runner.workers, runner.slow_workers, runner.deadline)
+        server.serve(runner, args.address, creds=creds, insecure=args.insecure,
+                     options=server.SERVER_OPTIONS)
+        return 0
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -4,15 +4,34 @@ Crossplane's function runtime Deployment declares a container port named ``metri
 ``modelplane serve --metrics-address`` serves ``/metrics`` there with prometheus-client. The
 metrics live in their own registry, so tests and the local control plane never share state
 with a process-wide default.
+
+Steps run in worker processes (modelplane.server), so that is where the metrics are recorded.
+They are aggregated with prometheus-client's multiprocess mode: `modelplane serve` points
+PROMETHEUS_MULTIPROC_DIR at a directory it creates (and removes on exit) before anything imports
+prometheus-client, every process then keeps its values in memory-mapped files there, and
+/metrics in the main process sums them (``MultiProcessCollector``). Chosen over shipping metric
+deltas back with each response because it keeps the worker protocol bytes-in, bytes-out, counts
+a request whose answer is dropped (past its deadline) too, and is the library's own mechanism
+for exactly this. Without the variable (tests, `modelplane render`) values stay in-process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -31,7 +50,10 @@ PLACEMENTS = Counter(
 UNSCHEDULABLE = Gauge(
     "modelplane_deployment_unschedulable_replicas",
     "Replicas a ModelDeployment asks for that are not placed on any cluster (last reconcile).",
-    ["namespace", "name"], registry=REGISTRY)
+    ["namespace", "name"], registry=REGISTRY,
+    # Across worker processes the last value written wins (a deployment's reconciles may land
+    # on any worker), and it outlives the worker that wrote it.
+    multiprocess_mode="mostrecent")
 
 
 def observe(step: str, kind: str, namespace: str | None, name: str, outcome: str,
@@ -54,10 +76,23 @@ def observe(step: str, kind: str, namespace: str | None, name: str, outcome: str
 
 
 def serve_metrics(address: str) -> Any:
-    """Serve /metrics on ``host:port`` in a background thread; returns the HTTP server."""
+    """Serve /metrics on ``host:port`` in a background thread; returns the HTTP server.
+
+    In multiprocess mode what is served is every process's values, summed (the module doc).
+    """
     host, _, port = address.rpartition(":")
-    got = start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)
+    registry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    got = start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
     return got[0] if isinstance(got, tuple) else got
+
+
+def worker_exited(pid: int) -> None:
+    """A worker process is gone: drop its live-only gauge files (what it counted stays)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
 
 
 class JSONFormatter(logging.Formatter):

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
+import grpc
 import yaml
 from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from modelplane import metrics, server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,3 +88,40 @@ def test_json_logs_are_one_object_per_line() -> None:
     assert json.loads(line) | {"time": "t"} == {"time": "t", "level": "ERROR",
                                                  "logger": "modelplane.server",
                                                  "message": "step place failed"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_what_worker_processes_record_is_served_by_the_main_process(tmp_path: Path) -> None:
+    grpc_port, metrics_port = _free_port(), _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "MODELPLANE_SLOW_WORKERS": "0"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelplane.cli", "serve", "--insecure", "--workers", "1",
+         "--address", f"127.0.0.1:{grpc_port}", "--metrics-address", f"127.0.0.1:{metrics_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        grpc.channel_ready_future(channel).result(timeout=60)
+        xr = {"apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceClass",
+              "metadata": {"name": "x"}, "spec": {}}
+        stub = grpcv1.FunctionRunnerServiceStub(channel)
+        for _ in range(2):
+            stub.RunFunction(_request("compose-class", xr), timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                    timeout=30) as rsp:
+            text = rsp.read().decode()
+        # the directory the server made for its processes' values
+        assert [p.name.startswith("modelplane-metrics-") for p in tmp_path.iterdir()] == [True]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # steps ran in the worker process only: the main process's /metrics shows them
+    assert ('modelplane_step_requests_total{kind="InferenceClass",outcome="ok",'
+            'step="compose-class"} 2.0') in text
+    assert 'modelplane_step_duration_seconds_count{step="compose-class"} 2.0' in text
+    assert list(tmp_path.iterdir()) == []  # and removed it on exit
