@@ -16,7 +16,8 @@ Phases (each printed with its duration; every wait is bounded; everything on loo
  8. quickstart     examples/quickstart applied; XRs Synced; scale subresource; differential
  9. multi-cloud    examples/multi-cloud applied on top; XRs Synced; differential
 10. dry-run        every object the examples compose (render's converged fleet, including the
-                   manifests provider-kubernetes Objects carry) through server-side dry-run
+                   manifests provider-kubernetes Objects carry) through server-side dry-run;
+                   then examples/frontier's (EFA, Capacity Blocks), rendered on its own
 
 The whole harness runs inside private namespaces (``unshare --net --mount --pid``): a network
 namespace with only its own loopback (so nothing listens on the machine's interfaces and fixed
@@ -778,6 +779,9 @@ def main() -> int:
             h.scenario("multi-cloud", mc, qs + mc, replay=True)
         with h.phase("dry-run"):
             h.dry_run(qs + mc)
+            # Not applied (tier 1 reaches no EKS cluster), but its composed kinds (the EFA
+            # launch template, security group rules, the aws-dranet Release) must validate.
+            h.dry_run([examples / "frontier"])
         if h.differences:
             raise Failure("differential check: differences not listed in "
                           "e2e/known-differences.yaml:\n  " + "\n  ".join(h.differences))

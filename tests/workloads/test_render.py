@@ -72,7 +72,7 @@ def test_disaggregated_example_renders_both_phases_behind_one_inference_pool() -
     assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == pool["metadata"]["name"]
 
 
-@pytest.mark.parametrize("example", ["quickstart", "multi-node", "disaggregated"])
+@pytest.mark.parametrize("example", ["quickstart", "multi-node", "disaggregated", "frontier"])
 def test_every_replica_object_conforms(example: str) -> None:
     fleet = _fleet(example)
     replicas = {r["metadata"]["uid"] for r in fleet.of_kind("ModelReplica")}

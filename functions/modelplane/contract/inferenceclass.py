@@ -115,3 +115,44 @@ def problems(spec: Mapping[str, Any]) -> list[str]:
                 out.append(f"{where}.capacity.{cname}.value {value!r} is not a Kubernetes "
                            f"quantity")
     return out
+
+
+# -- eks.accelerator against the devices -----------------------------------------------------
+
+#: The DRA driver that publishes each accelerator kind's devices, by kind.
+ACCELERATOR_DRIVERS = {"NVIDIA": "gpu.nvidia.com", "Neuron": "neuron.aws.com"}
+
+
+def accelerator_kind(accelerator_type: str) -> str | None:
+    """The accelerator kind an ``accelerator.type`` names (NVIDIA, Neuron), None if unknown."""
+    t = accelerator_type.lower()
+    if t.startswith("nvidia"):
+        return "NVIDIA"
+    if any(k in t for k in ("neuron", "trainium", "inferentia")):
+        return "Neuron"
+    return None
+
+
+def accelerator_disagreement(spec: Mapping[str, Any]) -> str | None:
+    """How ``spec.provisioning.eks.accelerator`` disagrees with the class's devices, if it does.
+
+    They disagree when the accelerator names a kind (NVIDIA, Neuron) and the class's DRA
+    devices name another kind's driver but none of its own. A kind or driver Modelplane does
+    not know is not judged (unknown is not a disagreement).
+    """
+    prov = spec.get("provisioning")
+    eks = prov.get("eks") if isinstance(prov, Mapping) else None
+    acc = eks.get("accelerator") if isinstance(eks, Mapping) else None
+    if not isinstance(acc, Mapping) or not acc.get("type"):
+        return None
+    kind = accelerator_kind(str(acc["type"]))
+    if kind is None:
+        return None
+    drivers = {d["driver"]: d["name"] for d in resolve_devices(spec) if d["claim"] == "DRA"}
+    own = ACCELERATOR_DRIVERS[kind]
+    others = sorted(f"{drv} (device {name!r})" for drv, name in drivers.items()
+                    if drv in ACCELERATOR_DRIVERS.values() and drv != own)
+    if own in drivers or not others:
+        return None
+    return (f"spec.provisioning.eks.accelerator.type {str(acc['type'])!r} names a {kind} "
+            f"accelerator (driver {own}) but spec.devices claim {', '.join(others)}")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from modelplane.common import selectors
+from modelplane.contract.fabric import is_efa_device
 from modelplane.placement.model import (
     Cluster,
     DeviceRequest,
@@ -77,6 +78,7 @@ class PoolMatcher:
         self.evaluations += 1
         resolved: dict[str, tuple[ResolvedDevice, ...]] = {}
         why: str | None = None
+        multi_node = any(m.role == "Leader" for m in engine.members)
         for member in engine.members:
             claims: list[ResolvedDevice] = []
             for dev in member.devices:
@@ -89,6 +91,8 @@ class PoolMatcher:
                                                  dev.selectors))
             if why:
                 break
+            if multi_node:
+                claims.extend(_fabric_claims(member.devices, pool))
             resolved[member.role] = tuple(claims)
         result: tuple[str | None, Resolved] = (why, {} if why else resolved)
         self._memo[key] = result
@@ -118,6 +122,21 @@ class PoolMatcher:
                 return d, None
             reasons.append(failed)
         return None, reasons[0]
+
+
+def _fabric_claims(requested: tuple[DeviceRequest, ...], pool: Pool) -> list[ResolvedDevice]:
+    """The EFA devices a pod of a multi-node engine claims beside what it asked for.
+
+    Each Leader and Worker pod of a group runs on its own node and talks to the others over
+    the node's fabric, so it claims every EFA device the node offers; the ledger then counts
+    them like any device. A member that requests the EFA device by name gets what it asked
+    for instead.
+    """
+    asked = {d.name for d in requested}
+    return [ResolvedDevice(d.name, d.device_class_name, d.count)
+            for d in pool.devices
+            if d.claim != "Synthetic" and d.name not in asked
+            and is_efa_device({"driver": d.driver, "deviceClassName": d.device_class_name})]
 
 
 def tolerated(request: Request, cluster: Cluster, effects: tuple[str, ...]) -> str | None:

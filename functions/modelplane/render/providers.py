@@ -181,7 +181,12 @@ def _at_provider(obj: Obj, ok: bool, admitted: _Workload | None = None) -> dict[
         name = seed.split("/")[-1]
         return {"endpoint": f"https://{hashlib.sha256(seed.encode()).hexdigest()[:16].upper()}"
                             f".gr7.us-east-1.eks.amazonaws.com", "status": "ACTIVE",
-                "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{name}"}
+                "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{name}",
+                # The security group EKS creates for the cluster (EFA launch templates name it).
+                "vpcConfig": {"clusterSecurityGroupId":
+                              f"sg-{hashlib.sha256(seed.encode()).hexdigest()[:17]}"}}
+    if kind == "SecurityGroup":
+        return {"id": f"sg-{hashlib.sha256(seed.encode()).hexdigest()[:17]}"}
     if kind == "LaunchTemplate":  # provider-aws reports the version a node group can name
         return {"id": f"lt-{hashlib.sha256(seed.encode()).hexdigest()[:17]}", "latestVersion": 1}
     if kind == "KubernetesCluster":

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from modelplane.common.fields import mapping, sequence
+from modelplane.contract import fabric
 from modelplane.contract.api import (
     GROUP,
     INFERENCE_CLASS,
@@ -21,6 +22,7 @@ from modelplane.contract.api import (
     MODEL_REPLICA,
     MODEL_SERVICE,
 )
+from modelplane.contract.inferenceclass import resolve_devices
 from modelplane.validate.admission import FieldError
 
 # The Kubernetes version pod templates are checked against: DRA (resource.k8s.io/v1) is GA in
@@ -161,3 +163,29 @@ def identity(doc: dict[str, Any]) -> tuple[str, str, str | None]:
     kind = str(doc.get("kind", ""))
     cluster_scoped = kind in (INFERENCE_CLASS, INFERENCE_CLUSTER, INFERENCE_GATEWAY)
     return kind, str(meta.get("name", "")), None if cluster_scoped else _ns(doc)
+
+
+# -- EFA pools against their classes --------------------------------------------------------------
+
+def fabric_errors(doc: dict[str, Any], classes: dict[str, dict[str, Any]]) -> list[FieldError]:
+    """An InferenceCluster's ``fabric: EFA`` pools whose class (validated with it) cannot have
+    EFA: an instance type without EFA and no EFA devices, or more devices than it has. The same
+    check the cluster makes at run time (``contract/fabric.py``); a class not in the set is not
+    judged."""
+    group = str(doc.get("apiVersion", "")).split("/")[0]
+    if doc.get("kind") != INFERENCE_CLUSTER or group != GROUP:
+        return []
+    out: list[FieldError] = []
+    for i, pool in enumerate(sequence(mapping(doc.get("spec")).get("nodePools"))):
+        pool = mapping(pool)
+        cls = classes.get(str(pool.get("className", "")))
+        if pool.get("fabric") != "EFA" or cls is None:
+            continue
+        eks = mapping(mapping(cls.get("provisioning")).get("eks"))
+        if not eks:
+            continue  # a class for another cloud: the cluster reports ClassMismatch
+        got = fabric.interfaces(str(eks.get("instanceType", "")), resolve_devices(cls))
+        if isinstance(got, str):
+            out.append(FieldError(f"spec.nodePools[{i}].fabric",
+                                  f"'EFA' with InferenceClass {pool.get('className')!r}: {got}"))
+    return out

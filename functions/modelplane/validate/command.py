@@ -21,7 +21,7 @@ from typing import Any, Literal, TextIO
 import yaml
 
 from modelplane.common.fields import mapping, sequence
-from modelplane.contract.api import GROUP, INPUT_API_VERSION
+from modelplane.contract.api import GROUP, INFERENCE_CLASS, INPUT_API_VERSION
 from modelplane.validate import checks, lines
 from modelplane.validate.admission import FieldError, admit, compile_error
 from modelplane.validate.registry import (
@@ -291,6 +291,17 @@ def validate_report(paths: list[str], registry: Registry | None = None) -> Repor
                 subject = prefix + _subject(doc)
                 problems.extend(Problem(name, index, subject, e, lines.line_of(node, e.path))
                                 for e in errors)
+    # Pools that ask for EFA from a class validated alongside that cannot have it.
+    classes = {str(mapping(d.get("metadata")).get("name")): mapping(d.get("spec"))
+               for _, _, d, _, _ in ours if d.get("kind") == INFERENCE_CLASS}
+    judged = {(p.file, p.doc) for p in problems if p.severity == "error"}
+    for name, index, doc, node, prefix in ours:
+        if (name, index) in judged:
+            continue  # already invalid: its schema errors come first
+        errors = checks.fabric_errors(doc, classes)
+        report.invalid += bool(errors)
+        problems.extend(Problem(name, index, prefix + _subject(doc), e, lines.line_of(node, e.path))
+                        for e in errors)
     # References are warnings: the set validated may be one part of a fleet (a team's models
     # without the platform), so a reference to something not in it may well exist.
     for name, index, doc, node, prefix in ours:

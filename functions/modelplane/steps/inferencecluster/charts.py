@@ -77,14 +77,30 @@ GATEWAY = Chart(
     namespace=CLUSTER_GATEWAY_NAMESPACE,
 )
 
+#: AWS's DRA network driver (DRANET) for Elastic Fabric Adapter: publishes each node's EFA
+#: interfaces as DRA devices and creates the ``efa.networking.k8s.aws`` DeviceClass. Installed
+#: only on a cluster where some pool has ``fabric: EFA``; preferred over the EFA device plugin
+#: so EFA devices are allocated through DRA like the GPUs.
+EFA_DRIVER = Chart(
+    component="efaDriver",
+    release="aws-dranet",
+    name="aws-dranet",
+    repository="https://aws.github.io/eks-charts",
+    version="1.0.0",
+    namespace="kube-system",
+)
+
 CHARTS: tuple[Chart, ...] = (DRA_DRIVER, LEADER_WORKER_SET, GATEWAY)
 
 
-def charts(overrides: Mapping[str, Any] | None = None) -> tuple[Chart, ...]:
-    """The stack's charts with the cluster's ``spec.stack`` version overrides applied."""
+def charts(overrides: Mapping[str, Any] | None = None, efa: bool = False) -> tuple[Chart, ...]:
+    """The stack's charts with the cluster's ``spec.stack`` version overrides applied.
+
+    ``efa``: some pool of the cluster uses EFA, so the EFA DRA driver is part of the stack.
+    """
     overrides = overrides or {}
     out: list[Chart] = []
-    for chart in CHARTS:
+    for chart in CHARTS + ((EFA_DRIVER,) if efa else ()):
         o = overrides.get(chart.component)
         version = o.get("version") if isinstance(o, Mapping) else None
         out.append(replace(chart, version=str(version)) if version else chart)

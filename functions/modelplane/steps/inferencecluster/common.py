@@ -137,6 +137,11 @@ class Infra:
     dra_values: dict[str, Any] = field(default_factory=dict)
     # Extra stack objects the source needs on the cluster (composition-resource-name -> manifest).
     cluster_objects: dict[str, Resource] = field(default_factory=dict)
+    # Some pool of the spec uses EFA: the serving stack gets the EFA DRA driver.
+    efa: bool = False
+    # Pool name -> EFA interfaces its nodes get, on a source that provisions them (EKS);
+    # None where the source does not decide nodes' interfaces.
+    efa_interfaces: dict[str, int] | None = None
 
 
 def pool_resource_name(pool: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from modelplane.common.conditions import is_true, some
 from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
+from modelplane.contract import fabric
 from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA
 from modelplane.contract.inferenceclass import problems as class_problems
 from modelplane.contract.inferenceclass import resolve_devices
@@ -103,6 +104,8 @@ def compose(req: StepRequest) -> StepResult:
 
     pools, pool_problems, pending = resolve_pools(name, source, raw_pools, classes)
     infra = composer(ctx, pools, req.observed)
+    # From the spec, not the resolved pools: a class still loading must not toggle the driver.
+    infra.efa = source == "EKS" and any(p.get("fabric") == "EFA" for p in raw_pools)
     pool_problems.update(infra.pool_problems)
     if infra.problems:
         return _halt(req, res, desired, "; ".join(infra.problems),
@@ -126,7 +129,8 @@ def compose(req: StepRequest) -> StepResult:
 
     spec_pools = {str(p.get("name")) for p in raw_pools}
     drains = draining_pools(req, spec_pools, replicas)
-    _keep_unless_asked(req, desired, spec_pools | set(drains), bool(credentials), replicas)
+    _keep_unless_asked(req, desired, spec_pools | set(drains), bool(credentials), replicas,
+                       infra.efa)
     _mark_ready(req, desired)
 
     # -- status ------------------------------------------------------------------------------
@@ -299,7 +303,7 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
             rname in desired and desired[rname].ready == "True")
         entry: dict[str, Any] = {
             "name": pname, "className": pool.class_name, "nodeCeiling": pool.max_nodes,
-            "minNodeCount": pool.min_nodes, "devices": [dict(d) for d in pool.devices],
+            "minNodeCount": pool.min_nodes, "devices": published_devices(pool, infra),
             "ready": ready}
         cost = pool.class_spec.get("costPerNodeHour")
         if cost:
@@ -310,6 +314,27 @@ def pool_status(req: StepRequest, raw_pools: list[Mapping[str, Any]], pools: lis
             entry["allocated"] = previous[pname]["allocated"]
         out.append(entry)
     return out
+
+
+def published_devices(pool: Pool, infra: Infra) -> list[dict[str, Any]]:
+    """What one node of the pool offers placement: its class's devices, with EFA as the pool
+    provides it.
+
+    A provisioned EKS node has EFA interfaces only in a ``fabric: EFA`` pool, so elsewhere the
+    class's EFA devices are left out (pods claiming them would never be scheduled). An EFA
+    pool whose class declares no EFA device publishes the interfaces its launch template
+    attaches, as the EFA DRA driver will (``contract/fabric.py``).
+    """
+    devices = [dict(d) for d in pool.devices]
+    if infra.efa_interfaces is None:
+        return devices  # the source does not provision nodes' interfaces (Existing, GKE, AKS)
+    count = infra.efa_interfaces.get(pool.name)
+    if count is None:
+        return [d for d in devices if not fabric.is_efa_device(d)]
+    if not fabric.declared_count(devices) and not any(
+            d.get("name") == fabric.DEFAULT_DEVICE_NAME for d in devices):
+        devices.append(fabric.default_device(count))
+    return devices
 
 
 # -- drain: pools removed from spec.nodePools ---------------------------------------------------
@@ -479,11 +504,14 @@ def gateway_address(observed: Resource | None) -> str | None:
 
 
 def _keep_unless_asked(req: StepRequest, desired: dict[str, Desired], spec_pools: set[str],
-                       has_credentials: bool, replicas: list[Resource] | None) -> None:
+                       has_credentials: bool, replicas: list[Resource] | None,
+                       wants_efa: bool = True) -> None:
     """Keep every observed resource not desired now, unless the spec asked for its removal."""
     for rname in sorted(set(req.observed) - set(desired)):
         if rname.startswith("nodepool-") and rname.removeprefix("nodepool-") not in spec_pools:
             continue  # the pool was removed from spec.nodePools
+        if rname == f"release-{charts.EFA_DRIVER.component}" and not wants_efa:
+            continue  # no pool of the spec uses EFA any more
         if rname == CLOUD_PC and not has_credentials:
             continue  # spec.credentials was removed: MRs fall back to the default config
         if rname == PROTECT and replicas is not None and not replicas:

@@ -12,6 +12,15 @@ capacity type ``CAPACITY_BLOCK`` and uses an ec2 LaunchTemplate whose instance m
 node group names the template by name and its latest version, which the provider reports once
 the template exists). A Capacity Block lives in one availability zone, so the pool must name
 exactly that zone, one of the cluster's subnets' zones.
+
+A pool with ``fabric: EFA`` gets Elastic Fabric Adapter interfaces through the same kind of
+LaunchTemplate: one ``efa`` network interface per network card (card 0 at device index 0, the
+others at device index 1, as AWS recommends), as many as the class declares EFA devices or else
+the instance type has (``contract/fabric.py``). EFA traffic needs a security group that lets the
+group's members reach each other on all traffic: one per pool, with a self-referencing ingress
+and egress rule. A launch template that names network interfaces replaces the security groups
+EKS would attach, so every interface carries both that group and the cluster's security group
+(which the provider reports once the cluster exists); the template waits for both IDs.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from modelplane.contract import fabric
+from modelplane.contract.inferenceclass import accelerator_kind
 from modelplane.contract.metadata import CLUSTER_LABEL
 from modelplane.step import Resource
 from modelplane.steps.inferencecluster import charts
@@ -80,6 +92,8 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
     vpc_cidr = str(eks.get("vpcCidr") or "10.0.0.0/16")
     out = Infra(stack_depends_on=["cluster", "cluster-auth"], kubeconfig_from="cluster-auth",
                 dra_values={"nvidiaDriverRoot": "/"})
+    efa_counts: dict[str, int] = {}
+    out.efa_interfaces = efa_counts
     cidrs = subnet_cidrs(vpc_cidr)
     if isinstance(cidrs, str):
         out.problems.append(cidrs)
@@ -162,12 +176,26 @@ def compose(ctx: Ctx, pools: list[Pool], observed: Mapping[str, Resource]) -> In
                 f"spec.nodePools[{pool.name}].zones {list(pool.zones)} name none of the "
                 f"cluster's zones {sorted(zones)}")
             continue
+        efa: Efa | None = None
+        if pool.fabric == "EFA":
+            got = fabric.interfaces(str(pool.shape("eks").get("instanceType", "")), pool.devices)
+            if isinstance(got, str):
+                out.pool_problems[pool.name] = f"spec.nodePools[{pool.name}].fabric 'EFA': {got}"
+                continue
+            sg = _efa_security_group(ctx, out, pool, region, n, tags)
+            groups = [_observed_id(observed.get(sg)), _cluster_security_group(observed)]
+            efa = Efa(got, [g for g in groups if g])
+            efa_counts[pool.name] = got
         rname = pool_resource_name(pool.name)
         out.pool_resource[pool.name] = rname
         template: dict[str, str] | None = None
-        if pool.capacity_reservation:
+        if pool.capacity_reservation or efa is not None:
             lt_rname = f"launch-template-{pool.name}"
-            out.resources[lt_rname] = launch_template(ctx, pool, region, tags)
+            if efa is not None and len(efa.security_groups) < 2:
+                # The interfaces' security groups are known once the EFA group and the cluster
+                # exist; an existing template and node group are kept meanwhile.
+                continue
+            out.resources[lt_rname] = launch_template(ctx, pool, region, tags, efa)
             version = _latest_version(observed.get(lt_rname))
             if version is None:
                 # The node group names a template version, known once the template exists;
@@ -197,24 +225,85 @@ def launch_template_name(ctx: Ctx, pool: Pool) -> str:
     return ctx.res_name("pool", pool.name)
 
 
-def launch_template(ctx: Ctx, pool: Pool, region: str, tags: Mapping[str, str]) -> Resource:
-    """The LaunchTemplate a Capacity Block node group launches its instances from.
+@dataclass(frozen=True)
+class Efa:
+    """A pool's EFA interfaces: how many per node, and the security groups each carries."""
+
+    interfaces: int
+    security_groups: list[str]
+
+
+def _observed_id(observed: Resource | None) -> str | None:
+    at = ((observed or {}).get("status") or {}).get("atProvider") or {}
+    value = at.get("id") if isinstance(at, Mapping) else None
+    return str(value) if value else None
+
+
+def _cluster_security_group(observed: Mapping[str, Resource]) -> str | None:
+    """The security group EKS created for the cluster (control plane <-> nodes)."""
+    at = ((observed.get("cluster") or {}).get("status") or {}).get("atProvider") or {}
+    vpc = at.get("vpcConfig") if isinstance(at, Mapping) else None
+    if isinstance(vpc, list):  # older provider versions report a one-element list
+        vpc = vpc[0] if vpc else None
+    value = vpc.get("clusterSecurityGroupId") if isinstance(vpc, Mapping) else None
+    return str(value) if value else None
+
+
+def _efa_security_group(ctx: Ctx, out: Infra, pool: Pool, region: str, n: Mapping[str, str],
+                        tags: Mapping[str, str]) -> str:
+    """The pool's EFA security group and its self-referencing rules; its resource name.
+
+    EFA requires that the group's members may send each other all traffic, in and out
+    (ipProtocol -1 covers every protocol and port).
+    """
+    name = ctx.res_name("efa", pool.name)
+    rname = f"efa-security-group-{pool.name}"
+    out.resources[rname] = managed(ctx, EC2, "SecurityGroup", name, {
+        "region": region, "vpcIdRef": ref(n["vpc"]), "name": name,
+        "description": f"EFA traffic between the nodes of pool {pool.name} of {ctx.name}",
+        "tags": dict(tags)})
+    for direction, kind in (("ingress", "SecurityGroupIngressRule"),
+                            ("egress", "SecurityGroupEgressRule")):
+        out.resources[f"efa-{direction}-{pool.name}"] = managed(
+            ctx, EC2, kind, ctx.res_name("efa", pool.name, direction), {
+                "region": region, "securityGroupIdRef": ref(name),
+                "referencedSecurityGroupIdRef": ref(name), "ipProtocol": "-1",
+                "description": f"all traffic {'from' if direction == 'ingress' else 'to'} the "
+                               f"EFA nodes of pool {pool.name}"})
+    return rname
+
+
+def efa_interfaces(efa: Efa) -> list[dict[str, Any]]:
+    """One EFA interface per network card: card 0 is the primary (device index 0)."""
+    return [{"networkCardIndex": i, "deviceIndex": 0 if i == 0 else 1, "interfaceType": "efa",
+             "deleteOnTermination": "true", "securityGroups": sorted(efa.security_groups)}
+            for i in range(efa.interfaces)]
+
+
+def launch_template(ctx: Ctx, pool: Pool, region: str, tags: Mapping[str, str],
+                    efa: Efa | None = None) -> Resource:
+    """The LaunchTemplate a Capacity Block or EFA node group launches its instances from.
 
     It carries only what EKS lets a node group's template carry: no AMI (the node group's
     amiType bootstraps the node), no instance profile, no subnet. The root volume size moves
     here because a node group with a launch template must not set diskSize.
     """
     shape = pool.shape("eks")
+    what = [f"Capacity Block {pool.capacity_reservation}"] if pool.capacity_reservation else []
+    if efa is not None:
+        what.append(f"{efa.interfaces} EFA interfaces")
     body: dict[str, Any] = {
         "region": region,
         "name": launch_template_name(ctx, pool),
-        "description": f"Capacity Block {pool.capacity_reservation} for pool {pool.name} of "
-                       f"{ctx.name}",
-        "instanceMarketOptions": {"marketType": CAPACITY_BLOCK_MARKET},
-        "capacityReservationSpecification": {"capacityReservationTarget": {
-            "capacityReservationId": str(pool.capacity_reservation)}},
+        "description": f"{' and '.join(what)} for pool {pool.name} of {ctx.name}",
         "tags": dict(tags),
     }
+    if pool.capacity_reservation:
+        body["instanceMarketOptions"] = {"marketType": CAPACITY_BLOCK_MARKET}
+        body["capacityReservationSpecification"] = {"capacityReservationTarget": {
+            "capacityReservationId": str(pool.capacity_reservation)}}
+    if efa is not None:
+        body["networkInterfaces"] = efa_interfaces(efa)
     if shape.get("diskSizeGb"):
         body["blockDeviceMappings"] = [{"deviceName": ROOT_DEVICE, "ebs": {
             "volumeSize": int(shape["diskSizeGb"]), "volumeType": "gp3",
@@ -231,9 +320,7 @@ def _latest_version(observed: Resource | None) -> str | None:
 def ami_type(pool: Pool) -> str:
     """The EKS-optimised AMI for the pool's accelerator (eks.accelerator, else its devices)."""
     acc = pool.shape("eks").get("accelerator")
-    kind = str(acc.get("type", "")).lower() if isinstance(acc, Mapping) else ""
-    if kind and not kind.startswith("nvidia") and any(
-            k in kind for k in ("neuron", "trainium", "inferentia")):
+    if isinstance(acc, Mapping) and accelerator_kind(str(acc.get("type", ""))) == "Neuron":
         return NEURON_AMI
     return GPU_AMI if pool.has_nvidia_gpu else STANDARD_AMI
 

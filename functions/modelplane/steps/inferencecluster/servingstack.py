@@ -3,7 +3,8 @@
 - provider-kubernetes and provider-helm ClusterProviderConfigs whose credentials are the
   cluster's kubeconfig Secret (named after the InferenceCluster; the scheduler's contract);
 - provider-helm Releases of the charts pinned in :mod:`modelplane.stack` (NVIDIA DRA driver,
-  which also installs the ``gpu.nvidia.com`` DeviceClass; LeaderWorkerSet; Envoy Gateway);
+  which also installs the ``gpu.nvidia.com`` DeviceClass; LeaderWorkerSet; Envoy Gateway; and
+  on a cluster with an EFA pool, AWS's EFA DRA driver ``aws-dranet``);
 - provider-kubernetes Objects: the GatewayClass and the ``modelplane`` Gateway replicas are
   exposed through (its observed ``status.addresses`` becomes the cluster's gateway address),
   plus any source-specific objects (e.g. EKS's EFS StorageClass);
@@ -67,6 +68,10 @@ def _values(chart: charts.Chart, infra: Infra) -> dict[str, Any]:
             "kubeletPlugin": {"tolerations": [{
                 "key": charts.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]},
         }
+    if chart.component == charts.EFA_DRIVER.component:
+        # Its DaemonSet must run on the GPU nodes, which carry the GPU taint.
+        return {"tolerations": [{
+            "key": charts.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]}
     return {}
 
 
@@ -111,7 +116,7 @@ def compose(ctx: Ctx, infra: Infra, infra_resources: Mapping[str, Resource]
     }
     pc = ProviderConfigRef(PROVIDER_CONFIG_KIND, provider_config_name(ctx))
     helm_pc = {"kind": PROVIDER_CONFIG_KIND, "name": provider_config_name(ctx)}
-    for chart in charts.charts(ctx.spec.get("stack")):
+    for chart in charts.charts(ctx.spec.get("stack"), efa=infra.efa):
         out[f"release-{chart.component}"] = {
             "apiVersion": "helm.m.crossplane.io/v1beta1", "kind": "Release",
             "metadata": {"name": ctx.res_name(chart.release), "namespace": NAMESPACE,
