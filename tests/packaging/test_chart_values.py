@@ -35,7 +35,13 @@ SOURCES: dict[tuple[str, str], Callable[[str], tuple[str, str, str]]] = {
         lambda v: ("go.universe.tf/metallb", f"v{v}", "charts/metallb"),
     ("oci://docker.io/envoyproxy", "gateway-helm"):
         lambda v: ("github.com/envoyproxy/gateway", v, "charts/gateway-helm"),
+    # eks-charts tags no releases: its charts are versioned inside the repository, so the
+    # module version is the commit whose Chart.yaml has that chart version (checked below).
+    ("https://aws.github.io/eks-charts", "aws-dranet"):
+        lambda v: ("github.com/aws/eks-charts", {"1.0.0": EKS_CHARTS_1_0_0}.get(v, v),
+                   "stable/aws-dranet"),
 }
+EKS_CHARTS_1_0_0 = "v0.0.243-0.20260821194545-743f98a89b5b"
 #: Charts whose sources the Go module proxy does not serve: their values are documented in
 #: docs/provisioning.md ("Chart values") from the charts' own documentation instead.
 UNCHECKED: dict[tuple[str, str], str] = {
@@ -65,7 +71,15 @@ def releases() -> tuple[tuple[str, str, str, str, str], ...]:
 
 def chart_dir(repository: str, name: str, version: str) -> Path:
     module, module_version, sub = SOURCES[(repository, name)](version)
-    return go_module(module, module_version) / sub
+    root = go_module(module, module_version) / sub
+    chart = yaml.safe_load((root / "Chart.yaml").read_text())
+    # Envoy Gateway stamps the version into Chart.yaml at release time; its source says
+    # v0.0.0-latest, and the module tag is the release.
+    found = str(chart["version"]).lstrip("v").replace("0.0.0-latest", version.lstrip("v"))
+    assert (chart["name"], found) == (name, version.lstrip("v")), (
+        f"{module}@{module_version}/{sub} holds {chart['name']} {chart['version']}, "
+        f"not {name} {version}")
+    return root
 
 
 def leaf_paths(values: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
