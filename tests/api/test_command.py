@@ -274,3 +274,29 @@ def test_api_reference_is_generated_from_the_definitions() -> None:
     assert committed == render(), (
         "docs/api-reference.md is stale: regenerate it with "
         "`python -m modelplane.validate.apidocs > docs/api-reference.md`")
+
+
+def test_the_v01_secret_references_are_checked_where_the_steps_read_them(
+        tmp_path: Path) -> None:
+    # An Existing cluster's kubeconfig and identity Secrets default to modelplane-system; a
+    # cache's Hub token is in the cache's namespace (docs/migration-v0.1.md).
+    (tmp_path / "fleet.yaml").write_text(
+        "apiVersion: modelplane.ai/v1alpha1\nkind: InferenceCluster\n"
+        "metadata: {name: lab}\n"
+        "spec:\n  cluster:\n    source: Existing\n"
+        "    existing: {secretRef: {name: lab-kubeconfig}, identitySecretRef: {name: lab-sa}}\n"
+        "  nodePools: []\n"
+        "---\napiVersion: modelplane.ai/v1alpha1\nkind: ModelCache\n"
+        "metadata: {name: weights, namespace: ml}\n"
+        "spec: {source: HuggingFace, huggingFace: {repo: meta-llama/Llama-3.1-8B, sizeGiB: 20,\n"
+        "       authSecret: {name: hf-token}}}\n")
+    code, lines = _run_all(tmp_path)
+    assert code == 0, lines
+    warnings = sorted(line.split("warning: ", 1)[1] for line in lines if "warning: " in line)
+    assert warnings == [
+        "InferenceCluster/lab: spec.cluster.existing.identitySecretRef.name: Secret 'lab-sa' "
+        "in namespace modelplane-system is not among the validated objects",
+        "InferenceCluster/lab: spec.cluster.existing.secretRef.name: Secret 'lab-kubeconfig' "
+        "in namespace modelplane-system is not among the validated objects",
+        "ModelCache/weights: spec.huggingFace.authSecret.name: Secret 'hf-token' in namespace "
+        "ml is not among the validated objects"]

@@ -23,6 +23,7 @@ from modelplane.contract.api import (
     MODEL_SERVICE,
 )
 from modelplane.contract.inferenceclass import resolve_devices
+from modelplane.steps.inferencecluster.existing import SECRET_NAMESPACE as EXISTING_SECRET_NAMESPACE
 from modelplane.validate.admission import FieldError
 
 # The Kubernetes version pod templates are checked against: DRA (resource.k8s.io/v1) is GA in
@@ -129,24 +130,26 @@ def references(doc: dict[str, Any]) -> list[Reference]:
             if cname:
                 out.append(Reference(f"spec.nodePools[{i}].className", INFERENCE_CLASS,
                                      str(cname), None))
-        for field, ref in (("spec.credentials.secretRef",
-                            mapping(mapping(spec.get("credentials")).get("secretRef"))),
-                           ("spec.cluster.existing.kubeconfigSecretRef",
-                            mapping(mapping(mapping(spec.get("cluster")).get("existing")).get(
-                                "kubeconfigSecretRef")))):
+        existing = mapping(mapping(spec.get("cluster")).get("existing"))
+        for field, ref, default_ns in (
+                ("spec.credentials.secretRef",
+                 mapping(mapping(spec.get("credentials")).get("secretRef")), "default"),
+                # An Existing cluster's Secrets live in modelplane-system unless they say.
+                ("spec.cluster.existing.secretRef", mapping(existing.get("secretRef")),
+                 EXISTING_SECRET_NAMESPACE),
+                ("spec.cluster.existing.identitySecretRef",
+                 mapping(existing.get("identitySecretRef")), EXISTING_SECRET_NAMESPACE)):
             if ref.get("name"):
                 out.append(Reference(f"{field}.name", "Secret", str(ref["name"]),
-                                     str(ref.get("namespace") or "default")))
+                                     str(ref.get("namespace") or default_ns)))
     elif kind in (MODEL_DEPLOYMENT, MODEL_REPLICA):
         cache = mapping(spec.get("modelCacheRef")).get("name")
         if cache:
             out.append(Reference("spec.modelCacheRef.name", MODEL_CACHE, str(cache), ns))
     elif kind == MODEL_CACHE:
-        token = mapping(mapping(mapping(spec.get("source")).get("huggingFace")).get(
-            "tokenSecretRef")).get("name")
+        token = mapping(mapping(spec.get("huggingFace")).get("authSecret")).get("name")
         if token:
-            out.append(Reference("spec.source.huggingFace.tokenSecretRef.name", "Secret",
-                                 str(token), ns))
+            out.append(Reference("spec.huggingFace.authSecret.name", "Secret", str(token), ns))
     elif kind == MODEL_ENDPOINT:
         secret = mapping(spec.get("apiKeySecretRef")).get("name")
         if secret:
