@@ -123,18 +123,24 @@ def _race_fleet(tmp_path: Path) -> Path:
 
 def test_two_deployments_racing_for_one_node_end_with_one_admitted_and_one_explained(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    refused: list[str] = []
+    placed: set[str] = set()  # deployments with a replica at the same time
     real = providers.admit
 
     def spy(store: Any) -> Any:
         got = real(store)
-        refused.extend(str(wl.key[3]) for wl in got.values() if any(p.why for p in wl.pods))
+        now = {str(o["spec"].get("deployment")) for k, o in store.items()
+               if k[1] == "ModelReplica"}
+        if len(now) > len(placed):
+            placed.clear()
+            placed.update(now)
         return got
 
     monkeypatch.setattr(providers, "admit", spy)
     fleet = render_fleet([_race_fleet(tmp_path)])
-    # The race happened: both were placed against the stale summary, one pod was refused ...
-    assert refused, "expected both deployments to claim the node in the same round"
+    # The race happened: both were placed against the stale summary; then DRA admission refused
+    # one pod, or the cluster saw its ceiling below what was placed and evicted one
+    # (placement/eviction.py) before admission had to ...
+    assert placed == {"alpha", "beta"}, "expected both deployments to claim the node"
     # ... and it is resolved: one replica runs, the other deployment explains its shortfall.
     assert_no_node_overcommitted(fleet)
     reps = fleet.of_kind("ModelReplica")

@@ -130,6 +130,12 @@ class Scenario:
         out: list[Obj] = json.loads(to_json([o for _, o in self.store.items()]))
         return out
 
+    def delete(self, kind: str, name: str, namespace: str = "") -> str:
+        """``kubectl delete``: the API server's refusal (a Usage), or "" once it is deleted."""
+        key = next(k for k in self.store.all_keys()
+                   if k[1] == kind and k[3] == name and k[2] == namespace)
+        return self.engine.delete(key)
+
     def rounds(self, most: int = 30) -> Iterator[list[Obj]]:
         """Run rounds until nothing changes, yielding the objects after each."""
         from modelplane.render import providers
@@ -140,6 +146,7 @@ class Scenario:
                 for key in self.engine.xr_keys():
                     if key in self.store:
                         self.engine.reconcile(key)
+                self.engine.collect_orphans()
                 providers.simulate(self.store)
                 yield self.objects()
                 after = {k: self.store.get(k) for k in self.store.all_keys()}

@@ -24,6 +24,7 @@ from tests.reliability.scenario import (
     converged,
     find,
     nothing_serving_lost,
+    ready,
     snapshot,
 )
 
@@ -108,7 +109,8 @@ def composed_keys(objs: list[Obj]) -> set[tuple[str, str, str]]:
 
 # What moving a replica off a cluster removes: the replica, its endpoint and their objects,
 # and the ClusterUsage that protected the cluster while it hosted the replica.
-MOVE = {"ModelReplica", "ModelEndpoint", "Object", "Service", "EndpointSlice", "ClusterUsage"}
+MOVE = {"ModelReplica", "ModelEndpoint", "Object", "Service", "EndpointSlice", "ClusterUsage",
+        "Usage"}
 EAST, CENTRAL = {"modelplane.ai/region": "us-east"}, {"modelplane.ai/region": "us-central"}
 FLEETS = ["quickstart", "multi-cloud", "canary-fallback", "multi-node"]
 
@@ -197,7 +199,8 @@ def shrink(cluster: str, pool: str, ceiling: int) -> Edit:
 
 
 SHRINK_CASES = [("quickstart", "starter", "gpu-l4", 0), ("multi-cloud", "gke-us", "l4", 0),
-                ("multi-cloud", "eks-eu", "h100", 1)]
+                ("multi-cloud", "eks-eu", "h100", 1),
+                ("canary-fallback", "us-central", "gpu-l4", 2)]
 
 
 @pytest.mark.parametrize(("fleet_name", "cluster", "pool", "ceiling"), SHRINK_CASES,
@@ -218,3 +221,33 @@ def test_a_ceiling_shrunk_below_what_runs_is_reported_and_deletes_nothing_else(
     for now in rounds:
         gone = {k for k in before - composed_keys(now) if k[0] not in MOVE}
         assert gone == set()
+
+
+def test_a_shrunk_ceiling_evicts_the_canary_before_the_stable(fleets: dict[str, Fleet]) -> None:
+    # canary-fallback: 2 stable replicas (weight 90) and 1 canary (weight 10), one GPU node
+    # each on us-central/gpu-l4. With room for two, the canary loses its place whichever node
+    # the cloud removes: the stable keeps both replicas Ready in every round, and routes.
+    objs = converged(fleets["canary-fallback"])
+    stable = {o["metadata"]["name"] for o in objs if o.get("kind") == "ModelReplica"
+              and o["spec"]["deployment"] == "qwen-stable"}
+    canary = next(o["metadata"]["name"] for o in objs if o.get("kind") == "ModelReplica"
+                  and o["spec"]["deployment"] == "qwen-canary")
+    before = composed_keys(objs)
+    shrink("us-central", "gpu-l4", 2)(objs)
+    rounds = list(Scenario(objs).rounds())
+    capacity = condition(find(rounds[0], "InferenceCluster", "us-central"), "PoolCapacity")
+    assert f"losing their place (smallest traffic share first, then newest): ml-team/{canary} " \
+           "(10% of its traffic)" in capacity["message"]
+    for i, now in enumerate(rounds):
+        ready_stable = {o["metadata"]["name"] for o in now if o.get("kind") == "ModelReplica"
+                        and o["spec"]["deployment"] == "qwen-stable" and ready(o)}
+        assert ready_stable == stable, f"round {i}: stable Ready {sorted(ready_stable)}"
+        assert condition(find(now, "ModelService", "qwen"), "Routing")["status"] == "True"
+        gone = {k for k in before - composed_keys(now) if k[0] not in MOVE}
+        assert gone == set(), f"round {i}: {sorted(gone)} deleted"
+    last = rounds[-1]
+    assert canary not in {o["metadata"]["name"] for o in last if o.get("kind") == "ModelReplica"}
+    assert condition(find(last, "ModelDeployment", "qwen-canary"), "ReplicasScheduled")[
+        "status"] == "False"
+    pools = find(last, "InferenceCluster", "us-central")["status"]["pools"]
+    assert all(not p.get("evicting") for p in pools)  # nothing left to evict

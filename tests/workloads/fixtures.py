@@ -97,8 +97,10 @@ def request(xr: dict[str, Any], clusters: list[dict[str, Any]] | None = None,
 
 
 def manifests(desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Composition resource name -> the remote manifest inside the Object."""
-    return {n: d.resource["spec"]["forProvider"]["manifest"] for n, d in desired.items()}
+    """Composition resource name -> the remote manifest inside the Object (Objects only: a
+    replica also composes Usages of its ModelCache on the control plane)."""
+    return {n: d.resource["spec"]["forProvider"]["manifest"] for n, d in desired.items()
+            if d.resource.get("kind") == "Object"}
 
 
 def observed_from(desired: dict[str, Any], ready: bool = True) -> dict[str, dict[str, Any]]:

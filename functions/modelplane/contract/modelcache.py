@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelplane.common.names import dns_label
+from modelplane.contract.api import API_VERSION, MODEL_CACHE
 
 #: Where the cache volume is mounted in every pod that reads it.
 MOUNT_PATH = "/models"
@@ -41,3 +42,31 @@ def cached_repo(cache: Mapping[str, Any]) -> str | None:
     hf = spec.get("huggingFace") if isinstance(spec, Mapping) else None
     repo = hf.get("repo") if isinstance(hf, Mapping) else None
     return str(repo) if repo else None
+
+
+# -- readers hold the cache: a Usage per workload that mounts it --------------------------------
+
+#: Crossplane's Usage API (namespaced in Crossplane v2; ``of`` and ``by`` in its namespace).
+USAGE_API_VERSION = "protection.crossplane.io/v1beta1"
+#: What Crossplane's usage webhook writes on a resource whose deletion a Usage refused (the
+#: propagation policy of the attempt); the ModelCache reads it to say its deletion is held.
+DELETION_ATTEMPT_ANNOTATION = "usage.crossplane.io/deletion-attempt-with-policy"
+
+
+def reader_usage(name: str, namespace: str, labels: Mapping[str, str], cache: str,
+                 by_api_version: str, by_kind: str, by_name: str, reason: str) -> dict[str, Any]:
+    """The Usage a reader composes: ModelCache ``cache`` is not deleted while ``by`` (the
+    Object of a workload that mounts the cache volume, in the same namespace) exists.
+
+    Crossplane's webhook refuses ``kubectl delete modelcache`` (and records the attempt on the
+    cache); with ``replayDeletion`` the Usage controller deletes the cache once the last such
+    Usage is gone, i.e. once the readers have moved or their deployment is deleted.
+    """
+    return {"apiVersion": USAGE_API_VERSION, "kind": "Usage",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"of": {"apiVersion": API_VERSION, "kind": MODEL_CACHE,
+                            "resourceRef": {"name": cache}},
+                     "by": {"apiVersion": by_api_version, "kind": by_kind,
+                            "resourceRef": {"name": by_name}},
+                     "reason": reason,
+                     "replayDeletion": True}}

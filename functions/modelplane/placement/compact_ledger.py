@@ -102,3 +102,22 @@ def summary_usages(clusters: Iterable[Mapping[str, Any]], skip_owner: str,
                 out.append(Usage(str(a.get("owner", "")), f"{name}/{pool}#{i}", name,
                                  (PodGroup(pool, demand, _count(a.get("pods"), 0)),)))
     return out
+
+
+def evictions_of(clusters: Iterable[Mapping[str, Any]], namespace: str) -> dict[str, str]:
+    """The replicas of ``namespace`` that lose their place, from ``status.pools[].evicting``
+    (written by the InferenceCluster step, ordered by ``placement/eviction.py``): name -> why."""
+    out: dict[str, str] = {}
+    for obj in clusters:
+        cluster = str(_d(obj.get("metadata")).get("name", ""))
+        for p in _l(_d(obj.get("status")).get("pools")):
+            if not isinstance(p, dict):
+                continue
+            for entry in _l(p.get("evicting")):
+                ns, _, name = str(entry).partition("/")
+                if ns == namespace and name and name not in out:
+                    out[name] = (f"pool {p.get('name')} on cluster {cluster} holds fewer "
+                                 f"replicas than run there (nodeCeiling {p.get('nodeCeiling')}); "
+                                 "it lost its place to a higher-weight ModelService backend or "
+                                 "an older replica")
+    return out

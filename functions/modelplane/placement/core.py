@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -165,11 +165,15 @@ def plan(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
     # Domain counts of the settled slots (exactly one valid replica): what a move improves.
     settled: dict[str, int] = {}
     for judged in judged_slots.values():
-        valid = [r for r in judged if r.invalid is None]
+        valid = [r for r in judged if r.invalid is None and r.name not in request.evicted]
         if len(valid) == 1:
             d = domain(request, clusters[valid[0].cluster])
             settled[d] = settled.get(d, 0) + 1
     for ordinal, judged in judged_slots.items():
+        # Evicted from an over-committed pool: it goes now, serving or not (it holds devices a
+        # replica that keeps its place there needs); its slot is placed again.
+        out.removed.extend(r.name for r in judged if r.name in request.evicted)
+        judged = [r for r in judged if r.name not in request.evicted]
         valid = [r for r in judged if r.invalid is None]
         if not valid:
             out.keep.extend(judged)
@@ -276,8 +280,13 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
     for r in not_admitted:
         for a in r.assignments:
             avoid.setdefault((r.cluster, a.pool), f"replica {r.name}: {r.not_admitted}")
+    evicted = [r for r in own if r.name in request.evicted]
+    for r in evicted:
+        for a in r.assignments:
+            avoid.setdefault((r.cluster, a.pool), f"replica {r.name}: {request.evicted[r.name]}")
     placer = Placer(request, fleet, decision, matcher,
-                    skip=[(request.namespace, r.name) for r in not_admitted], avoid=avoid)
+                    skip=[(request.namespace, r.name) for r in not_admitted + evicted],
+                    avoid=avoid)
     decision.spread = spread_record(request, len(placer.eligible))
     if p.needed:
         for ordinal in p.needed:
@@ -291,15 +300,19 @@ def place(request: Request, fleet: Fleet, own: Iterable[Replica],
         rebalance(request, placer, decision)
     decision.replicas.sort(key=lambda r: (r.ordinal, r.name))
     decision.removed.sort()
-    _note_evicted(decision, own)
+    _note_evicted(decision, own, request.evicted)
     return decision
 
 
-def _note_evicted(decision: Decision, own: list[Replica]) -> None:
-    """Which removed replicas went because their cluster did not admit them (status/events)."""
+def _note_evicted(decision: Decision, own: list[Replica],
+                  evicted: Mapping[str, str] | None = None) -> None:
+    """Which removed replicas went because their cluster did not admit them, or were evicted
+    from an over-committed pool (status/events)."""
+    evicted = evicted or {}
     gone = set(decision.removed)
-    decision.evicted = sorted(Eviction(r.name, r.cluster, r.not_admitted) for r in own
-                              if r.name in gone and _not_admitted(r))
+    decision.evicted = sorted(Eviction(r.name, r.cluster, evicted.get(r.name) or r.not_admitted)
+                              for r in own if r.name in gone
+                              and (_not_admitted(r) or r.name in evicted))
 
 
 def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[Replica],
@@ -327,7 +340,7 @@ def decide_steady(request: Request, clusters: dict[str, Cluster], own: Iterable[
     d.spread = records.pop() if len(records) == 1 else ""
     if not p.removed and _settled(d) and not _evenly_spread(request, clusters, d):
         return None
-    _note_evicted(d, own)
+    _note_evicted(d, own, request.evicted)
     return d
 
 

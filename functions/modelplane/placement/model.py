@@ -153,6 +153,10 @@ class Request:
     # Clusters a referenced ModelCache stages weights on; None when no cache is referenced.
     footprint: frozenset[str] | None = None
     now: datetime | None = None
+    # Own replicas that lose their place on an over-committed pool (its InferenceCluster's
+    # status.pools[].evicting, see placement/eviction.py): name -> why. They are removed and
+    # their slots placed again.
+    evicted: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ control plane would use to refuse or shape Crossplane's writes:
 - **Server-side apply**: an apply merges the applier's intent into the live object by field
   ownership; fields others set survive, and fields the applier set before but no longer sends
   are removed.
-- **Usages**: the ``protection.crossplane.io`` webhook refuses deleting a resource in use.
+- **Usages**: the ``protection.crossplane.io`` webhook refuses deleting a resource in use and
+  records the attempt on it (``replayDeletion`` replays it once the Usage is gone).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from modelplane.render.store import Key, Obj, Store, group_of
 
 PROTECTION_GROUP = "protection.crossplane.io"
 USAGE_KINDS = ("Usage", "ClusterUsage")
+#: What Crossplane's usage webhook writes on a resource whose deletion it refused: the
+#: propagation policy of the attempt (Crossplane's protection.AnnotationKeyDeletionAttempt).
+DELETION_ATTEMPT_ANNOTATION = "usage.crossplane.io/deletion-attempt-with-policy"
 
 # Namespaces a control plane has before anything is applied: Kubernetes' own, and the one
 # Crossplane is installed into (its providers' managed resources and Usages live there).
@@ -128,6 +132,21 @@ def server_side_apply(live: Obj | None, previous: Obj | None, intent: Obj) -> Ob
 
 
 # -- Usages -------------------------------------------------------------------------------------
+
+def of_key(usage_key: Key, usage: Obj) -> Key | None:
+    """The resource a Usage protects (``spec.of``), as a store key (None for a selector)."""
+    return _ref_key((usage.get("spec") or {}).get("of") or {}, usage_key[2])
+
+
+def by_uid(store: Store, usage_key: Key) -> str:
+    """The uid of a Usage's ``by`` when it exists now, else ""."""
+    u = store.get(usage_key) or {}
+    spec = u.get("spec") or {}
+    by = _ref_key(spec["by"], usage_key[2]) if spec.get("by") else None
+    found = _candidates(store, by) if by is not None else []
+    return str(((store.get(found[0]) or {}).get("metadata") or {}).get("uid") or "") if found \
+        else ""
+
 
 def _ref_key(ref: dict[str, Any], usage_ns: str) -> Key | None:
     name = (ref.get("resourceRef") or {}).get("name")

@@ -155,6 +155,9 @@ class Engine:
         # The events of each object's latest reconcile (older ones are superseded, as a user
         # reading `kubectl describe` after convergence would see them).
         self.events_by_object: dict[str, list[Event]] = {}
+        # Usage -> the uid of its ``by`` once found (the owner reference the Usage controller
+        # adds), so a Usage whose ``by`` is deleted is garbage-collected with it.
+        self.usage_by: dict[Key, str] = {}
         self.round = 0
         self.retry_rounds = 0  # this round: rounds a failed pass needs to try every order
         self.xr_kinds: dict[tuple[str, str], Obj] = {}
@@ -521,6 +524,13 @@ class Engine:
             return ""
         refusal = apiserver.refused_delete(self.store, key)
         if refusal:
+            # The webhook records the refused attempt on the object (the policy it used), so a
+            # Usage with replayDeletion can delete it once the Usage goes.
+            attempted = copy.deepcopy(obj)
+            notes = attempted["metadata"].setdefault("annotations", {})
+            if notes.get(apiserver.DELETION_ATTEMPT_ANNOTATION) != "Background":
+                notes[apiserver.DELETION_ATTEMPT_ANNOTATION] = "Background"
+                self.store.put(attempted)
             return refusal
         if apiserver.usage_held(self.store, key):
             held = copy.deepcopy(obj)
@@ -530,19 +540,46 @@ class Engine:
         uid = (obj.get("metadata") or {}).get("uid")
         self.store.delete(key)
         self.applied.pop(key, None)
+        self.usage_by.pop(key, None)
         if uid:
             for child in self.store.owned_by(str(uid)):
                 self.delete(key_of(child))
+        self._replay_deletion(key, obj)
         return ""
 
+    def _replay_deletion(self, key: Key, obj: Obj) -> None:
+        """A Usage with ``replayDeletion`` that is gone deletes what it protected, if a deletion
+        of it was refused before (Crossplane's usage controller; it may be refused again by
+        another Usage, which records the attempt again)."""
+        if key[0] != apiserver.PROTECTION_GROUP or key[1] not in apiserver.USAGE_KINDS:
+            return
+        if not (obj.get("spec") or {}).get("replayDeletion"):
+            return
+        of = apiserver.of_key(key, obj)
+        if of is None:
+            return
+        target = next((k for k in (of, (*of[:2], "", of[3])) if k in self.store), None)
+        used = self.store.get(target) if target else None
+        notes = ((used or {}).get("metadata") or {}).get("annotations") or {}
+        if target is not None and apiserver.DELETION_ATTEMPT_ANNOTATION in notes:
+            self.delete(target)
+
     def collect_orphans(self) -> None:
-        """Kubernetes' garbage collector: retry deleting what lost its controller, and release
-        terminating Usages whose ``by`` is gone."""
+        """Kubernetes' garbage collector: retry deleting what lost its controller, release
+        terminating Usages whose ``by`` is gone, and delete Usages whose ``by`` was found and
+        is gone now (the Usage controller made ``by`` their owner)."""
         uids = {str((o.get("metadata") or {}).get("uid")) for _, o in self.store.items()}
         for key, obj in list(self.store.items()):
             meta = obj.get("metadata") or {}
             owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")),
                          None)
+            if key[0] == apiserver.PROTECTION_GROUP and key[1] in apiserver.USAGE_KINDS:
+                by_uid = apiserver.by_uid(self.store, key)
+                if by_uid:
+                    # The Usage controller makes ``by`` an owner of the Usage once it finds it.
+                    self.usage_by[key] = by_uid
+                elif self.usage_by.get(key, "") not in ("", *uids):
+                    owner = {"uid": self.usage_by[key]}  # that owner is gone: collected
             if ((owner is not None and str(owner.get("uid")) not in uids)
                     or meta.get("deletionTimestamp")):
                 self.delete(key)

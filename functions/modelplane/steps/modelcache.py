@@ -24,7 +24,13 @@ from modelplane.common.names import dns_label, short_hash
 from modelplane.contract import podpolicy
 from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.metadata import CACHE_LABEL, CLUSTER_LABEL
-from modelplane.contract.modelcache import MOUNT_PATH, model_path, namespace_object_name, pvc_name
+from modelplane.contract.modelcache import (
+    DELETION_ATTEMPT_ANNOTATION,
+    MOUNT_PATH,
+    model_path,
+    namespace_object_name,
+    pvc_name,
+)
 from modelplane.contract.remote import (
     OBJECT_API_VERSION,
     OBJECT_KIND,
@@ -343,6 +349,7 @@ def compose(req: StepRequest) -> StepResult:
     mark_ready_from_observed(req, res.desired)
     _report(res, inp, copies, no_class, class_notes)
     report_held(res, held)
+    report_protected(res, readers, _deletion_attempted(req))
     return res
 
 
@@ -385,6 +392,44 @@ def report_held(res: StepResult, held: dict[str, list[str] | None]) -> None:
                   "moved: " + "; ".join(parts))
     res.event("Warning", "copies kept for the replicas that mount them: " + "; ".join(parts),
               "CopiesHeld")
+
+
+def _deletion_attempted(req: StepRequest) -> bool:
+    """Whether Crossplane's usage webhook refused a deletion of this cache (and recorded it)."""
+    notes = (req.composite.get("metadata") or {}).get("annotations") or {}
+    return DELETION_ATTEMPT_ANNOTATION in notes
+
+
+def report_protected(res: StepResult, readers: dict[str, list[str]] | None,
+                     attempted: bool) -> None:
+    """Condition DeletionProtected: whether deleting the ModelCache is held, and by whom.
+
+    Each ModelReplica that mounts the cache composes a Usage of it (by its workload's Object,
+    :func:`modelplane.contract.modelcache.reader_usage`), so Crossplane's webhook refuses the
+    deletion while they run; with ``replayDeletion`` the cache is deleted once the last goes.
+    """
+    if readers is None:
+        res.condition("DeletionProtected", "Unknown", "Resolving",
+                      "waiting for the ModelReplicas that may mount this cache")
+        return
+    hosts = [f"{name} on {cluster}" for cluster, names in sorted(readers.items())
+             for name in names]
+    if not hosts:
+        res.condition("DeletionProtected", "False", "NoReplicas",
+                      "no ModelReplica mounts this cache; deleting it removes every copy")
+        return
+    who = "ModelReplica " + conditions.some(hosts)
+    if attempted:
+        res.condition("DeletionProtected", "True", "DeletionHeld",
+                      f"deletion requested and held: {who} mount(s) this cache (their Usages "
+                      "refuse the deletion); it is deleted once they have moved or their "
+                      "ModelDeployment is gone")
+        res.event("Warning", f"deletion of this ModelCache is held while {who} mount(s) it",
+                  "DeletionHeld")
+        return
+    res.condition("DeletionProtected", "True", "MountedByReplicas",
+                  f"{who} mount(s) this cache; their Usages refuse deleting it until they "
+                  "have moved or are gone")
 
 
 def _compose_cluster(req: StepRequest, res: StepResult, inp: _Inputs, name: str,

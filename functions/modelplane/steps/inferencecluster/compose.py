@@ -17,18 +17,28 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from modelplane.common.conditions import is_true, some
 from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
 from modelplane.contract import fabric
-from modelplane.contract.api import API_VERSION, INFERENCE_CLASS, INFERENCE_CLUSTER, MODEL_REPLICA
+from modelplane.contract.api import (
+    API_VERSION,
+    INFERENCE_CLASS,
+    INFERENCE_CLUSTER,
+    MODEL_REPLICA,
+    MODEL_SERVICE,
+)
+from modelplane.contract.backends import weight_of
 from modelplane.contract.inferenceclass import problems as class_problems
 from modelplane.contract.inferenceclass import resolve_devices
-from modelplane.placement.compact_ledger import allocation_summary
+from modelplane.placement.compact_ledger import allocation_summary, honoured
+from modelplane.placement.eviction import Holder, losers
 from modelplane.placement.inputs import cluster_from, usage_from
 from modelplane.placement.ledger import PoolLedger
+from modelplane.placement.model import Pool as Pool_
 from modelplane.step import (
     Desired,
     Resource,
@@ -160,7 +170,7 @@ def compose(req: StepRequest) -> StepResult:
                           "Existing" if source == "Existing" else "Available",
                           note=drain_note(drains))
     report_drains(res, drains)
-    report_capacity(res, name, res.status["pools"], replicas)
+    report_capacity(res, name, res.status["pools"], replicas, req=req)
     if not stack_names:
         res.condition("StackReady", "False", "WaitingForCluster",
                       "the serving stack is installed once the cluster's kubeconfig exists")
@@ -425,41 +435,86 @@ def report_drains(res: StepResult, drains: Drains) -> None:
 
 # -- capacity below what runs -------------------------------------------------------------------
 
+def _meta_ns(obj: Mapping[str, Any]) -> str:
+    return str(path(obj, "metadata").get("namespace") or "")
+
+
+def _meta_name(obj: Mapping[str, Any]) -> str:
+    return str(path(obj, "metadata").get("name") or "")
+
+
+def _percent(share: Fraction) -> str:
+    return f"{float(share) * 100:.4g}%"
+
+
 def report_capacity(res: StepResult, cluster: str, pools: list[dict[str, Any]],
-                    replicas: list[Resource] | None) -> None:
-    """Condition PoolCapacity: a pool whose nodeCeiling is below what its replicas need.
+                    replicas: list[Resource] | None, req: StepRequest | None = None) -> None:
+    """Condition PoolCapacity and ``status.pools[].evicting``: a pool whose nodeCeiling is below
+    what its replicas need, and which of them lose their place.
 
     The need is the placement ledger's replay of the pods the hosted ModelReplicas claim
-    (first-fit decreasing, whole pods per node). Nothing is evicted here: which pods lose
-    their node is the cloud's node removal; those replicas then report Unschedulable and are
-    re-placed make-before-break (docs/placement.md, *Capacity below what runs*).
+    (first-fit decreasing, whole pods per node). Which replicas lose their place is decided
+    here, by :mod:`modelplane.placement.eviction` (smallest ModelService traffic share first,
+    then newest, then name), not left to which nodes the cloud removes: their ModelDeployments
+    remove and re-place them, and the devices go to the replicas that keep their place
+    (docs/placement.md, *Capacity below what runs*). The ModelServices are read only while a
+    pool is short; until they are known the last published ``evicting`` stays.
     """
     if replicas is None:
         return  # unknown: say nothing rather than "fits"
     model = cluster_from({"metadata": {"name": cluster}, "status": {"pools": pools}}, {})
-    usages = [usage_from(r) for r in replicas]
-    short: list[str] = []
+    usages = {(_meta_ns(r), _meta_name(r)): (r, usage_from(r)) for r in replicas}
+    short: list[tuple[Pool_, list[tuple[str, str]], int, int]] = []
     for pool in model.pools:
         within, unbounded = PoolLedger(pool), PoolLedger(replace(pool, node_ceiling=10**6))
-        hosts: set[str] = set()
-        for u in usages:
-            for group in u.pods:
-                if group.pool == pool.name:
-                    owner = (u.namespace, u.name)
-                    within.add(owner, group.demand, group.pods)
-                    unbounded.add(owner, group.demand, group.pods)
-                    hosts.add(f"{u.namespace}/{u.name}")
+        hosts: list[tuple[str, str]] = []
+        for owner, (_obj, u) in sorted(usages.items()):
+            groups = [g for g in u.pods if g.pool == pool.name]
+            for group in groups:
+                within.add(owner, group.demand, group.pods)
+                unbounded.add(owner, group.demand, group.pods)
+            if groups:
+                hosts.append(owner)
         within.used_nodes()  # replays the packing, which sets overflow
-        if within.overflow == 0:
+        if within.overflow:
+            short.append((pool, hosts, unbounded.used_nodes(), within.overflow))
+    services = (require(req, res, "services", Selector.labels(API_VERSION, MODEL_SERVICE, {}))
+                if short and req is not None else None)
+    previous = {str(p.get("name")): p for p in sequence(req.status.get("pools") if req else None)
+                if isinstance(p, Mapping)}
+    by_name = {str(p.get("name")): p for p in pools}
+    lines: list[str] = []
+    for pool, hosts, need, overflow in short:
+        line = (f"pool {pool.name}: nodeCeiling {pool.node_ceiling} but its replicas need "
+                f"{need} node(s); {overflow} pod(s) do not fit")
+        entry = by_name.get(pool.name)
+        if services is None:
+            kept = (previous.get(pool.name) or {}).get("evicting")
+            if entry is not None and isinstance(kept, list):
+                entry["evicting"] = list(kept)
+            lines.append(line + f" (replicas there: {some([f'{n}/{m}' for n, m in hosts])}; "
+                         "which lose their place is decided once the ModelServices are read)")
             continue
-        shown = some(sorted(hosts))
-        short.append(f"pool {pool.name}: nodeCeiling {pool.node_ceiling} but its replicas "
-                     f"need {unbounded.used_nodes()} node(s); {within.overflow} pod(s) do not "
-                     f"fit (replicas there: {shown})")
-    if short:
+        holders = []
+        for ns, rname in hosts:
+            obj, u = usages[(ns, rname)]
+            if honoured(obj) is not None:
+                continue  # a hand-made replica holds no place to rank (docs/security.md)
+            deployment = str(path(obj, "spec").get("deployment") or "")
+            holders.append(Holder(ns, rname, weight_of(services, ns, deployment),
+                                  str(path(obj, "metadata").get("creationTimestamp") or ""),
+                                  u.pods))
+        lost = losers(pool, holders)
+        if entry is not None:
+            entry["evicting"] = [f"{h.namespace}/{h.name}" for h in lost]
+        lines.append(line + "; losing their place (smallest traffic share first, then newest): "
+                     + (some([f"{h.namespace}/{h.name} ({_percent(h.weight)} of its traffic)"
+                              for h in lost])
+                        or "none"))
+    if lines:
         res.condition("PoolCapacity", "False", "CeilingBelowAllocation",
-                      "; ".join(short) + "; pods that lose their node are re-placed where "
-                      "there is room")
+                      "; ".join(lines) + "; their ModelDeployments re-place them where there "
+                      "is room")
     else:
         res.condition("PoolCapacity", "True", "WithinCeiling",
                       "every pool's nodeCeiling holds the replicas placed on it")

@@ -16,6 +16,7 @@ on every call of Crossplane's requirements loop.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from modelplane.contract.api import (
     MODEL_REPLICA,
 )
 from modelplane.placement import core
-from modelplane.placement.compact_ledger import honoured, owner_key, summary_usages
+from modelplane.placement.compact_ledger import evictions_of, honoured, owner_key, summary_usages
 from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
     clusters_from,
@@ -146,6 +147,9 @@ def place(req: StepRequest) -> StepResult:
         return _decide(res, _cache_missing(req, own, desired, str(cache_ref)), own_clusters)
     request = request_from(req.composite, now, footprint_from(cache[0], own_clusters.values())
                            if cache else None)
+    # Replicas of ours that an over-committed pool's cluster says lose their place.
+    evicted = evictions_of(own_objs, req.namespace or "")
+    request = replace(request, evicted=evicted)
     matcher = PoolMatcher()
     _report_hosting(res, own, own_clusters, request.failover_window)
     steady = core.decide_steady(request, own_clusters, own, matcher=matcher)
@@ -162,8 +166,9 @@ def place(req: StepRequest) -> StepResult:
         return _waiting(res, own, desired, "InferenceClusters")
     fleet_clusters = clusters_from(all_clusters, classes)
     if cache_ref:
-        request = request_from(req.composite, now,
-                               footprint_from(cache[0], fleet_clusters.values()))
+        request = replace(request_from(req.composite, now,
+                                       footprint_from(cache[0], fleet_clusters.values())),
+                          evicted=evicted)
     # The ledger only matters where a replica may go: the compact one is used when every such
     # cluster publishes it (all phase-2 inputs, so the requirement is stable across calls).
     candidates = {n for n, c in fleet_clusters.items() if cluster_filter(request, c) is None}

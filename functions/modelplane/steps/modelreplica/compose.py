@@ -23,6 +23,7 @@ from modelplane.contract import modelcache, podpolicy
 from modelplane.contract.api import API_VERSION, INFERENCE_CLUSTER, MODEL_CACHE, MODEL_REPLICA
 from modelplane.contract.context import UNSCHEDULABLE_REASON
 from modelplane.contract.metadata import (
+    CACHE_LABEL,
     CLUSTER_LABEL,
     ENGINE_LABEL,
     INFERENCE_POOL_LABEL,
@@ -63,6 +64,13 @@ RES_POOL = "inference-pool"
 
 def _workload_res(engine: str) -> str:
     return f"workload-{engine}"
+
+
+def _usage_res(engine: str) -> str:
+    return f"uses-cache-{engine}"
+
+
+_USAGE_PREFIX = "uses-cache-"
 
 
 def _claims_res(engine: str, role: str) -> str:
@@ -160,8 +168,19 @@ def compose(req: StepRequest) -> StepResult:
                   f"exist in namespace {replica.namespace!r}", "ModelCacheNotFound")
 
     gateway_address = (cstatus.get("gateway") or {}).get("address")
-    res.desired = build(replica, pc, cached_repo, policy, _tolerable_keys(cluster))
+    res.desired = build(replica, pc, cached_repo, policy, _tolerable_keys(cluster),
+                        guard_cache=bool(caches))
+    if not caches and replica.cache:
+        # The cache is unknown or answered missing: a guard already composed stays as it is
+        # (it blocks nothing if the cache is really gone; dropping it on a transient gap would
+        # let a deletion through under the running workload).
+        res.desired.update(req.keep_observed([r for r in req.observed
+                                              if r.startswith(_USAGE_PREFIX)]))
     mark_ready_from_observed(req, res.desired)
+    for rname, d in res.desired.items():
+        if rname.startswith(_USAGE_PREFIX):
+            # A Usage only guards; it never says whether the replica serves.
+            d.ready = "True" if rname in req.observed else "False"
     res.condition("Resolved", "True", "Resolved",
                   f"InferenceCluster {replica.cluster!r} via {pc.kind} {pc.name!r}")
     # No address because the cluster's status says nothing yet (its gateway unobserved, e.g.
@@ -193,8 +212,13 @@ def _set_ready(res: StepResult) -> None:
 
 def build(replica: Replica, pc: ProviderConfigRef, cached_repo: str | None,
           policy: podpolicy.PodPolicy = podpolicy.DEFAULT,
-          tolerable: frozenset[str] = frozenset()) -> dict[str, Desired]:
-    """Every Object of the replica, keyed by composition resource name."""
+          tolerable: frozenset[str] = frozenset(),
+          guard_cache: bool = False) -> dict[str, Desired]:
+    """Every Object of the replica, keyed by composition resource name.
+
+    With ``guard_cache`` (the replica mounts a ModelCache that exists), a Usage per engine
+    workload holds the ModelCache while that workload's Object exists (docs/caching.md).
+    """
     ns = replica.namespace
     base = naming.replica_labels(replica.deployment, replica.name)
     obj_labels = {**base, CLUSTER_LABEL: naming.label_value(replica.cluster)}
@@ -240,6 +264,17 @@ def build(replica: Replica, pc: ProviderConfigRef, cached_repo: str | None,
                                             templates["Standalone"])
         put(_workload_res(engine.name), ("workload", engine.name), manifest,
             ready_query=objects.available_query())
+        if guard_cache and replica.cache:
+            # Every pod of the workload mounts the cache volume (pods.pod_template): deleting
+            # the ModelCache would take the PVC from under it, so the API server refuses that
+            # until the workload's Object is gone (moved, scaled away, or the deployment gone).
+            wl = desired[_workload_res(engine.name)].resource
+            desired[_usage_res(engine.name)] = Desired(modelcache.reader_usage(
+                naming.object_name(replica.name, "uses-cache", engine.name), ns,
+                {**obj_labels, CACHE_LABEL: naming.label_value(replica.cache)}, replica.cache,
+                str(wl["apiVersion"]), str(wl["kind"]), str(wl["metadata"]["name"]),
+                f"ModelReplica {replica.name} (engine {engine.name}) on cluster "
+                f"{replica.cluster} mounts this cache's volume"))
 
     first = replica.engines[0]
     serving = next(m for m in first.members if m.serves)
