@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.getLogger("modelplane.server").info("serving on %s", args.address)
     runner = server.FunctionRunner(workers=args.workers, deadline=args.deadline, processes=True)
+    runner.prestart()  # every worker started and warmed up before the port opens
     logging.getLogger("modelplane.server").info("%d worker processes, %gs step deadline",
                                                 runner.workers, runner.deadline)
     runtime.serve(runner, args.address, creds=creds, insecure=args.insecure,
