@@ -1,5 +1,5 @@
-"""`make bench`: placement, CEL (when present), response-size and server concurrency benchmarks
-(subprocesses)."""
+"""`make bench`: whole-reconcile fleet, placement, CEL (when present), response-size and server
+concurrency benchmarks (subprocesses)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     status = 0
-    for script in ("placement_bench.py", "cel_bench.py", "response_bench.py", "server_bench.py"):
+    for script in ("fleet_bench.py", "placement_bench.py", "cel_bench.py", "response_bench.py",
+                   "server_bench.py"):
         path = HERE / script
         if not path.exists():
             print(f"({script} not present; skipped)")

@@ -361,7 +361,9 @@ def test_invalid_eks_vpc_cidr_is_a_condition_naming_it() -> None:
     xr["spec"]["cluster"]["eks"]["vpcCidr"] = "10.0.0.1/16"
     res = inferencecluster.compose(request(xr, one_class("EKS")))
     assert "spec.cluster.eks.vpcCidr '10.0.0.1/16'" in condition(res, "ClusterReady").message
-    assert res.desired == {}
+    # Nothing is provisioned; only the capacity summary, which says the cluster is not Ready.
+    assert list(res.desired) == ["capacity-summary"]
+    assert '"ready":false' in res.desired["capacity-summary"].resource["data"]["summary"]
 
 
 def test_unready_parts_are_named_in_conditions() -> None:

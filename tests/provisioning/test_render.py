@@ -94,4 +94,5 @@ def test_byo_example_installs_only_the_stack() -> None:
     lab = f.get("InferenceCluster", "lab")
     assert ready(lab)
     kinds = {o["kind"] for o in composed_by(f, "lab")}
-    assert kinds <= {"ClusterProviderConfig", "Release", "Object", "Usage", "ClusterUsage"}
+    assert kinds <= {"ClusterProviderConfig", "Release", "Object", "Usage", "ClusterUsage",
+                     "ConfigMap"}

@@ -89,18 +89,33 @@ def summary_usages(clusters: Iterable[Mapping[str, Any]], skip_owner: str,
         pools = [p for p in _l(_d(obj.get("status")).get("pools")) if isinstance(p, dict)]
         if not pools and _l(_d(obj.get("spec")).get("nodePools")):
             return None
+        published: list[tuple[str, list[Any]]] = []
         for p in pools:
             allocated = p.get("allocated")
             if not isinstance(allocated, list):
                 return None
-            pool = str(p.get("name", ""))
-            for i, a in enumerate(allocated):
-                if not isinstance(a, dict) or a.get("owner") == skip_owner:
-                    continue
-                demand = tuple(sorted((str(d.get("name")), _count(d.get("count"), 1))
-                                      for d in _l(a.get("devices")) if isinstance(d, dict)))
-                out.append(Usage(str(a.get("owner", "")), f"{name}/{pool}#{i}", name,
-                                 (PodGroup(pool, demand, _count(a.get("pods"), 0)),)))
+            published.append((str(p.get("name", "")), allocated))
+        out += ledger_usages(name, published, skip_owner)
+    return out
+
+
+def ledger_usages(cluster: str, pools: Iterable[tuple[str, list[Any]]],
+                  skip_owner: str) -> list[Usage]:
+    """The usages one cluster's published ``(pool, allocated)`` entries stand for (entries of
+    ``skip_owner`` left out, see :func:`summary_usages`)."""
+    out: list[Usage] = []
+    for pool, allocated in pools:
+        for i, a in enumerate(allocated):
+            if not isinstance(a, dict) or a.get("owner") == skip_owner:
+                continue
+            devices = a.get("devices")
+            demand = tuple(sorted((str(d.get("name")), _count(d.get("count"), 1))
+                                  for d in devices if isinstance(d, dict))
+                           ) if isinstance(devices, list) else ()
+            pods = a.get("pods")
+            n = pods if type(pods) is int and pods >= 0 else _count(pods, 0)
+            out.append(Usage(str(a.get("owner", "")), f"{cluster}/{pool}#{i}", cluster,
+                             (PodGroup(pool, demand, n),)))
     return out
 
 
@@ -118,6 +133,6 @@ def evictions_of(clusters: Iterable[Mapping[str, Any]], namespace: str) -> dict[
                 if ns == namespace and name and name not in out:
                     out[name] = (f"pool {p.get('name')} on cluster {cluster} holds fewer "
                                  f"replicas than run there (nodeCeiling {p.get('nodeCeiling')}); "
-                                 "it lost its place to a higher-weight ModelService backend or "
-                                 "an older replica")
+                                 "it lost its place to a backend with a larger share of its "
+                                 "ModelService's traffic, or to an older replica")
     return out

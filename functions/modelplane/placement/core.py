@@ -504,6 +504,8 @@ class Placer:
         self._assigned: dict[str, Assigned | None] = {}
         self._version: dict[str, int] = {}
         self._taken = {r.name for r in decision.replicas} | set(decision.removed)
+        self._pools_memo: dict[tuple[int, ...], tuple[
+            tuple[Pool, ...], tuple[list[list[Pool]] | None, list[str], Decimal]]] = {}
         for name in sorted(fleet.clusters):
             self._admit(fleet.clusters[name])
         for r in decision.replicas:
@@ -518,22 +520,42 @@ class Placer:
         if why:
             self.rejected[c.name] = why
             return
-        engine_pools: list[list[Pool]] = []
-        for engine in self.request.engines:
-            fits, reasons = matching_pools(self.matcher, engine, c)
-            if not fits:
-                shown = "; ".join(reasons[:3]) or f"cluster {c.name} has no node pools"
-                more = f" (and {len(reasons) - 3} more pools)" if len(reasons) > 3 else ""
-                self.rejected[c.name] = ("NoPoolMatches", shown + more)
-                return
-            engine_pools.append(sorted(fits, key=pool_order) if len(fits) > 1 else fits)
+        engine_pools, reasons, floor = self._engine_pools(c)
+        if engine_pools is None:
+            shown = "; ".join(reasons[:3]) or f"cluster {c.name} has no node pools"
+            more = f" (and {len(reasons) - 3} more pools)" if len(reasons) > 3 else ""
+            self.rejected[c.name] = ("NoPoolMatches", shown + more)
+            return
         d = domain(self.request, c)
         self.eligible.add(d)
         if not c.ready:
             self.rejected[c.name] = ("ClusterNotReady", f"cluster {c.name} is not Ready")
             return
-        floor = sum((pool_cost(pools[0]) for pools in engine_pools), Decimal(0))
         self.candidates[c.name] = _Candidate(c, engine_pools, d, floor)
+
+    def _engine_pools(self, c: Cluster) -> tuple[list[list[Pool]] | None, list[str], Decimal]:
+        """Per engine, the cluster's pools that fit it, cheapest first (None with the reasons
+        when an engine fits none), and the cheapest cost. It depends only on the pools, and
+        clusters of a fleet share Pool objects (they are interned when read), so it is
+        worked out once per distinct set of pools; the lists are never mutated."""
+        key = tuple(map(id, c.pools))
+        got = self._pools_memo.get(key)
+        if got is not None:
+            return got[1]
+        engine_pools: list[list[Pool]] = []
+        result: tuple[list[list[Pool]] | None, list[str], Decimal] | None = None
+        for engine in self.request.engines:
+            fits, reasons = matching_pools(self.matcher, engine, c)
+            if not fits:
+                result = (None, reasons, Decimal(0))
+                break
+            engine_pools.append(sorted(fits, key=pool_order) if len(fits) > 1 else fits)
+        if result is None:
+            result = (engine_pools, [],
+                      sum((pool_cost(pools[0]) for pools in engine_pools), Decimal(0)))
+        # The pools are kept in the value so their ids cannot be reused while the memo lives.
+        self._pools_memo[key] = (c.pools, result)
+        return result
 
     def _entry(self, cand: _Candidate, cost: Decimal,
                exact: bool) -> tuple[int, Decimal, str, int, bool]:

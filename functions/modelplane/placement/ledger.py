@@ -150,8 +150,8 @@ class Ledger:
         self._fleet = fleet
         self._pools: dict[tuple[str, str], PoolLedger] = {}
         self._usage: dict[tuple[str, str], list[tuple[Owner, Vector, int]]] = {}
-        skipped = set(skip)
-        seen: set[Owner] = set()
+        skipped = self._skipped = set(skip)
+        seen = self._seen = set[Owner]()
         for u in fleet.usages:
             owner = (u.namespace, u.name)
             if owner in skipped or owner in seen:
@@ -172,5 +172,13 @@ class Ledger:
         led = PoolLedger(p)
         for owner, demand, count in self._usage.get(key, ()):
             led.add(owner, demand, count)
+        if self._fleet.published is not None:
+            for u in self._fleet.published(cluster):
+                owner = (u.namespace, u.name)
+                if owner in self._skipped or owner in self._seen:
+                    continue
+                for group_pool, demand, count in u.pods:
+                    if group_pool == pool:
+                        led.add(owner, demand, count)
         self._pools[key] = led
         return led

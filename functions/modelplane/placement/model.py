@@ -7,7 +7,7 @@ work on these types only, so they are fast and easy to test.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -254,6 +254,9 @@ class Unschedulable:
 class Fleet:
     clusters: dict[str, Cluster]
     usages: list[Usage] = field(default_factory=list)
+    # More usages, by cluster, read only for the pools whose ledger a decision replays (the
+    # capacity summaries' ledgers: placing a few replicas replays a few clusters of thousands).
+    published: Callable[[str], Iterable[Usage]] | None = field(default=None, compare=False)
 
 
 @dataclass

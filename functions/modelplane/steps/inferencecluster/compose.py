@@ -15,14 +15,16 @@ replicas left to protect).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
+from modelplane.common.conditions import get as get_condition
 from modelplane.common.conditions import is_true, some
 from modelplane.common.fields import path, sequence
 from modelplane.common.names import dns_label
+from modelplane.contract import capacity as capacity_contract
 from modelplane.contract import fabric
 from modelplane.contract.api import (
     API_VERSION,
@@ -34,6 +36,7 @@ from modelplane.contract.api import (
 from modelplane.contract.backends import weight_of
 from modelplane.contract.inferenceclass import problems as class_problems
 from modelplane.contract.inferenceclass import resolve_devices
+from modelplane.placement import capacity
 from modelplane.placement.compact_ledger import allocation_summary, honoured
 from modelplane.placement.eviction import Holder, losers
 from modelplane.placement.inputs import cluster_from, usage_from
@@ -68,8 +71,10 @@ CLOUD_PROVIDER_CONFIG = {"GKE": "gcp.m.upbound.io/v1beta1", "EKS": "aws.m.upboun
                          "AKS": "azure.m.upbound.io/v1beta1"}
 CLOUD_PC = "cloud-provider-config"
 PROTECT = "protect-hosted-replicas"
+CAPACITY = "capacity-summary"
 # Resources that are ready once they exist: they have no Ready condition of their own.
-_READY_WHEN_OBSERVED = {"ClusterProviderConfig", "ProviderConfig", "Usage", "ClusterUsage"}
+_READY_WHEN_OBSERVED = {"ClusterProviderConfig", "ProviderConfig", "Usage", "ClusterUsage",
+                        "ConfigMap"}
 
 
 def class_requirement(class_name: str) -> str:
@@ -199,11 +204,42 @@ def compose(req: StepRequest) -> StepResult:
     elif replicas is not None:
         res.condition("DeletionProtected", "False", "NoReplicas", "no ModelReplica runs here")
 
-    res.desired = dict(sorted(desired.items()))
     everything = all(d.ready == "True" for d in desired.values())
     res.composite_ready = "True" if (infra_ready and pools_ready and stack_ready and address
                                      and everything) else "False"
+    desired[CAPACITY] = capacity_summary(req, res.status["pools"], res.composite_ready == "True")
+    res.desired = dict(sorted(desired.items()))
     return res
+
+
+def capacity_summary(req: StepRequest, pools: Sequence[Mapping[str, Any]], ready: bool) -> Desired:
+    """The small object placement requires instead of this whole cluster (contract.capacity).
+
+    It is written from the status this reconcile publishes, and Crossplane applies both
+    together, so it is exactly as fresh as ``status.pools[].allocated``. ``ready`` is the
+    Ready this reconcile reports; when the cluster is not Ready, the summary carries since
+    when it has not been (the observed Ready condition's transition time), which placement's
+    failover window counts from; on the reconcile that turns it NotReady that time is not
+    known yet and the summary says only "not Ready" (placement then waits, it never fails over
+    early).
+    """
+    observed_ready = get_condition(req.composite, "Ready") or {}
+    since = (str(observed_ready.get("lastTransitionTime") or "") or None
+             if observed_ready.get("status") == "False" else None)
+    labels = {str(k): str(v) for k, v in
+              (path(req.composite, "metadata").get("labels") or {}).items()}
+    text = capacity.summary(req.name, labels,
+                            [t for t in sequence(req.spec.get("taints")) if isinstance(t, Mapping)],
+                            ready, since, pools,
+                            declares_pools=bool(sequence(req.spec.get("nodePools"))))
+    obj: Resource = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": capacity_contract.object_name(req.name),
+                     "namespace": capacity_contract.NAMESPACE,
+                     "labels": {capacity_contract.LABEL: capacity_contract.LABEL_VALUE,
+                                CLUSTER_LABEL: req.name}},
+        "data": {capacity_contract.DATA_KEY: text}}
+    return Desired(obj, ready="True" if CAPACITY in req.observed else "False")
 
 
 # -- pools --------------------------------------------------------------------------------------
@@ -613,6 +649,9 @@ def _halt(req: StepRequest, res: StepResult, desired: dict[str, Desired], proble
     for field in _CARRIED_STATUS:
         if field in req.status:
             res.status[field] = copy.deepcopy(req.status[field])
+    # The summary says what status says: the last published pools, and not Ready.
+    desired[CAPACITY] = capacity_summary(
+        req, [p for p in sequence(req.status.get("pools")) if isinstance(p, Mapping)], False)
     res.desired = dict(sorted(desired.items()))
     res.condition("ClusterReady", "False", "InvalidSpec", problem)
     res.composite_ready = "False"

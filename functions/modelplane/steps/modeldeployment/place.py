@@ -17,13 +17,15 @@ on every call of Crossplane's requirements loop.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from modelplane.common.fields import path
+from modelplane.contract import capacity as capacity_contract
 from modelplane.contract import context
 from modelplane.contract.api import (
     API_VERSION,
+    GROUP,
     INFERENCE_CLASS,
     INFERENCE_CLUSTER,
     MODEL_CACHE,
@@ -31,7 +33,8 @@ from modelplane.contract.api import (
     MODEL_ENDPOINT,
     MODEL_REPLICA,
 )
-from modelplane.placement import core
+from modelplane.contract.ownership import controller
+from modelplane.placement import capacity, core
 from modelplane.placement.compact_ledger import evictions_of, honoured, owner_key, summary_usages
 from modelplane.placement.filter import PoolMatcher, cluster_filter
 from modelplane.placement.inputs import (
@@ -42,7 +45,15 @@ from modelplane.placement.inputs import (
     request_from,
     usage_from,
 )
-from modelplane.placement.model import Blocked, Cluster, Decision, Fleet, Replica
+from modelplane.placement.model import (
+    Blocked,
+    Cluster,
+    Decision,
+    Fleet,
+    Replica,
+    Request,
+    Usage,
+)
 from modelplane.step import Selector, StepRequest, StepResult, require, step
 from modelplane.steps.modeldeployment.decision import encode, record
 
@@ -156,10 +167,32 @@ def place(req: StepRequest) -> StepResult:
     if steady is not None:
         return _decide(res, steady, own_clusters)
 
-    # Phase 2: something needs placing, or the spread may be uneven: the whole fleet and the
-    # capacity ledger. When every candidate cluster publishes its allocations
-    # (status.pools[].allocated), the ledger comes from the clusters and no ModelReplica is
-    # shipped; otherwise every ModelReplica is required.
+    # Phase 2: something needs placing, or the spread may be uneven: the fleet. Every
+    # InferenceCluster composes a capacity summary (contract.capacity: its labels, taints,
+    # readiness, pools and compact ledger in a few hundred bytes), and those are all placement
+    # reads of the clusters it does not run on. Only when no cluster publishes one yet (a
+    # fleet not yet reconciled by this version) are the InferenceClusters themselves required,
+    # with their ledger, or every ModelReplica (phase 3); so is a fleet where some cluster
+    # declares node pools but publishes none yet (its pools come from spec and classes, and
+    # its ledger from every ModelReplica, as before summaries existed). Each choice is made
+    # from the inputs of the phase before, so the requirements are the same on every call.
+    texts = require(req, res, "capacity",
+                    Selector.labels("v1", "ConfigMap",
+                                    {capacity_contract.LABEL: capacity_contract.LABEL_VALUE},
+                                    namespace=capacity_contract.NAMESPACE))
+    if texts is None:
+        return _waiting(res, own, desired, "capacity summaries")
+    summaries = capacity.read(_summary_texts(texts), classes)
+    if summaries.clusters and not summaries.unpublished:
+        return _place_from_summaries(req, res, request, own, own_objs, own_clusters,
+                                     summaries, cache, now, matcher)
+    why = (f"InferenceCluster(s) {', '.join(sorted(summaries.unpublished))} publish no pools yet"
+           if summaries.unpublished else
+           "no InferenceCluster publishes a capacity summary yet (ConfigMaps labelled "
+           f"{capacity_contract.LABEL}={capacity_contract.LABEL_VALUE} in "
+           f"{capacity_contract.NAMESPACE})")
+    res.event("Warning", f"{why}: placement reads every InferenceCluster instead, which is "
+              "slower at fleet scale", "CapacitySummariesMissing")
     all_clusters = require(req, res, "clusters",
                            Selector.labels(API_VERSION, INFERENCE_CLUSTER, {}))
     if all_clusters is None:
@@ -187,4 +220,62 @@ def place(req: StepRequest) -> StepResult:
     # duplicates are dropped by the Ledger, which keys usages by namespace and name.)
     usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == MODEL_REPLICA]
     decision = core.place(request, Fleet(fleet_clusters, usages), own, matcher=matcher)
+    return _decide(res, decision, fleet_clusters)
+
+
+def _summary_texts(objs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(cluster, summary text) of every summary an InferenceCluster composed.
+
+    Only a summary controlled by an InferenceCluster counts, and it speaks for that cluster
+    alone (the controller reference names it): a ConfigMap someone else labelled is ignored.
+    """
+    out: list[tuple[str, str]] = []
+    for o in objs:
+        ref = controller(o)
+        if (ref is None or ref.get("kind") != INFERENCE_CLUSTER
+                or str(ref.get("apiVersion", "")).split("/")[0] != GROUP):
+            continue
+        text = path(o, "data").get(capacity_contract.DATA_KEY)
+        if isinstance(text, str):
+            out.append((str(ref.get("name", "")), text))
+    return out
+
+
+def _place_from_summaries(req: StepRequest, res: StepResult, request: Request,
+                          own: list[Replica], own_objs: list[dict[str, Any]],
+                          own_clusters: dict[str, Cluster], summaries: capacity.Summaries,
+                          cache: list[dict[str, Any]], now: datetime,
+                          matcher: PoolMatcher) -> StepResult:
+    """Place from the capacity summaries (phase 2's usual case)."""
+    fleet_clusters = dict(summaries.clusters)
+    # The clusters our replicas run on were read in full in phase 1: judge those replicas by
+    # what their clusters publish now, not by a summary that may be one round older.
+    fleet_clusters.update(own_clusters)
+    if cache:
+        request = request_from(req.composite, now,
+                               footprint_from(cache[0], fleet_clusters.values()))
+    skip = owner_key(req.namespace or "", req.name)
+    candidates = {n for n, c in fleet_clusters.items() if cluster_filter(request, c) is None}
+    # A candidate without a complete published ledger takes nothing new (its free capacity
+    # is unknown, and unknown is not "free"); what runs there is kept.
+    unknown = {n for n in candidates
+               if (not summaries.complete(n) if n not in own_clusters
+                   else summary_usages([o for o in own_objs
+                                        if path(o, "metadata").get("name") == n], skip) is None)}
+    for n in sorted(unknown):
+        c = fleet_clusters[n]
+        fleet_clusters[n] = replace(c, pools=tuple(
+            replace(p, devices=(), problem=p.problem or "its capacity ledger is not published "
+                    "yet (status.pools[].allocated)") for p in c.pools))
+    relevant = candidates - unknown
+    usages = summary_usages([o for o in own_objs
+                             if path(o, "metadata").get("name") in relevant], skip) or []
+    usages += [usage_from(o) for o in req.observed.values() if o.get("kind") == MODEL_REPLICA]
+
+    def published(cluster: str) -> list[Usage]:
+        # The other clusters' ledgers, replayed only for clusters a decision looks at.
+        return summaries.usages(cluster, skip) if cluster not in own_clusters else []
+
+    decision = core.place(request, Fleet(fleet_clusters, usages, published), own,
+                          matcher=matcher)
     return _decide(res, decision, fleet_clusters)
