@@ -21,7 +21,6 @@ from typing import Any
 
 import crossplane.function.proto.v1.run_function_pb2 as fnv1
 import grpc
-from crossplane.function import resource as sdk_resource
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from modelplane import server
@@ -409,15 +408,15 @@ class Engine:
                                                 fnv1.CAPABILITY_REQUIRED_RESOURCES,
                                                 fnv1.CAPABILITY_CONDITIONS]),
         )
-        req.observed.composite.resource.CopyFrom(sdk_resource.dict_to_struct(xr))
+        req.observed.composite.resource.CopyFrom(server.dict_to_struct(xr))
         for n, o in observed.items():
-            req.observed.resources[n].resource.CopyFrom(sdk_resource.dict_to_struct(o))
-        req.desired.composite.resource.CopyFrom(sdk_resource.dict_to_struct(desired_xr))
+            req.observed.resources[n].resource.CopyFrom(server.dict_to_struct(o))
+        req.desired.composite.resource.CopyFrom(server.dict_to_struct(desired_xr))
         for n, r in desired.items():
             req.desired.resources[n].CopyFrom(r)
         if step.get("input") is not None:
-            req.input.CopyFrom(sdk_resource.dict_to_struct(step["input"]))
-        req.context.CopyFrom(sdk_resource.dict_to_struct(context))
+            req.input.CopyFrom(server.dict_to_struct(step["input"]))
+        req.context.CopyFrom(server.dict_to_struct(context))
 
         requirements: dict[str, Any] = {}
         rsp = fnv1.RunFunctionResponse()
@@ -437,7 +436,7 @@ class Engine:
                 req.required_resources[n].SetInParent()
                 for obj in self._resolve(sel, view):
                     item = req.required_resources[n].items.add()
-                    item.resource.CopyFrom(sdk_resource.dict_to_struct(obj))
+                    item.resource.CopyFrom(server.dict_to_struct(obj))
         raise RenderError(
             f"{describe(key_of(xr))}: step {step.get('step')!r}: requirements did not "
             f"stabilize after {MAX_REQUIREMENT_ITERATIONS} iterations"
