@@ -39,10 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -722,16 +722,28 @@ def inside_namespaces(run_dir: Path, extra_hosts: str = "") -> None:
     subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"], check=True)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+#: A tier's harness: Harness or a subclass (tier 2's adds its controllers and scenarios).
+H = TypeVar("H", bound=Harness)
+
+
+def run(make: Callable[[Path, Path, int], H], phases: Callable[[H], None], *, script: str,
+        prefix: str, title: str, loud: tuple[str, ...]) -> int:
+    """What a tier's ``main`` does around its phases: parse the flags, re-run ``script`` inside
+    private namespaces (keeping the run dir's logs unless it passed), then, inside, run
+    ``phases`` on the harness ``make`` builds; on a failure print the last lines of every
+    process's log (more of those in ``loud``); always stop every process by PID and print the
+    phase timings. The exit code."""
+    ap = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or title)
+                                 .split("\n\n")[0])
     ap.add_argument("--bindir", type=Path, required=True, help="the toolchain binaries")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per bounded wait")
     ap.add_argument("--keep", action="store_true", help="keep the run dir (logs) on success")
     args = ap.parse_args()
+    label = f"{title} " if title else ""
 
     if IN_NAMESPACE not in os.environ:
-        run_dir = Path(tempfile.mkdtemp(prefix="modelplane-e2e-"))
-        rc = enter_namespaces(sys.argv[1:], run_dir)
+        run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        rc = enter_namespaces(sys.argv[1:], run_dir, script)
         if rc == 0 and not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
@@ -740,8 +752,8 @@ def main() -> int:
 
     run_dir = Path(os.environ[IN_NAMESPACE])
     inside_namespaces(run_dir)
-    h = Harness(args.bindir, run_dir, args.timeout)
-    log(f"run dir {run_dir}")
+    h = make(args.bindir, run_dir, args.timeout)
+    log(f"{label}run dir {run_dir}")
     ok = False
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -749,54 +761,64 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     t0 = time.monotonic()
-    examples = REPO / "examples"
     try:
-        qs, mc = [examples / "quickstart"], [examples / "multi-cloud"]
-        with h.phase("pki"):
-            h.pki()
-        with h.phase("control-plane"):
-            h.control_plane()
-        with h.phase("registry"):
-            h.registry()
-        with h.phase("crossplane"):
-            h.crossplane()
-        with h.phase("function"):
-            h.function()
-        with h.phase("crds"):
-            # The kinds render composes for the examples (the converged fleet, a superset of
-            # what tier 1 reaches), so real Crossplane can apply every one of them.
-            kinds: set[tuple[str, str]] = set()
-            for dirs in (qs, qs + mc):
-                kinds |= composed_kinds(h.render_fleet(dirs))
-            h.crds(kinds)
-        with h.phase("configuration"):
-            h.configuration()
-        with h.phase("quickstart"):
-            # The replay runs once, on the final fleet (it holds every XR of both examples).
-            h.scenario("quickstart", qs, qs, replay=False)
-            h.scale()
-        with h.phase("multi-cloud"):
-            h.scenario("multi-cloud", mc, qs + mc, replay=True)
-        with h.phase("dry-run"):
-            h.dry_run(qs + mc)
-            # Not applied (tier 1 reaches no EKS cluster), but its composed kinds (the EFA
-            # launch template, security group rules, the aws-dranet Release) must validate.
-            h.dry_run([examples / "frontier"])
-        if h.differences:
-            raise Failure("differential check: differences not listed in "
-                          "e2e/known-differences.yaml:\n  " + "\n  ".join(h.differences))
+        phases(h)
         ok = True
     except (Exception, KeyboardInterrupt) as exc:  # report, show the logs, clean up
         log(f"FAILED: {type(exc).__name__}: {exc}")
         for name, _ in h.procs:
-            lines = 40 if name in ("crossplane", "function") else 8
+            lines = 40 if name in loud else 8
             print(f"--- last lines of {name}.log ---\n{h.tail(name, lines)}", flush=True)
     finally:
         h.stop_all()
-        log("phase timings: " + ", ".join(f"{n} {t:.0f}s" for n, t in h.timings)
+        log(f"{label}phase timings: " + ", ".join(f"{n} {t:.0f}s" for n, t in h.timings)
             + f"; total {time.monotonic() - t0:.0f}s")
-    log("PASSED" if ok else "FAILED")
+    log(f"{label}PASSED" if ok else f"{label}FAILED")
     return 0 if ok else 1
+
+
+def tier1(h: Harness) -> None:
+    """Tier 1: the quickstart and the multi-cloud fleet on real Crossplane (docs/e2e.md)."""
+    examples = REPO / "examples"
+    qs, mc = [examples / "quickstart"], [examples / "multi-cloud"]
+    with h.phase("pki"):
+        h.pki()
+    with h.phase("control-plane"):
+        h.control_plane()
+    with h.phase("registry"):
+        h.registry()
+    with h.phase("crossplane"):
+        h.crossplane()
+    with h.phase("function"):
+        h.function()
+    with h.phase("crds"):
+        # The kinds render composes for the examples (the converged fleet, a superset of
+        # what tier 1 reaches), so real Crossplane can apply every one of them.
+        kinds: set[tuple[str, str]] = set()
+        for dirs in (qs, qs + mc):
+            kinds |= composed_kinds(h.render_fleet(dirs))
+        h.crds(kinds)
+    with h.phase("configuration"):
+        h.configuration()
+    with h.phase("quickstart"):
+        # The replay runs once, on the final fleet (it holds every XR of both examples).
+        h.scenario("quickstart", qs, qs, replay=False)
+        h.scale()
+    with h.phase("multi-cloud"):
+        h.scenario("multi-cloud", mc, qs + mc, replay=True)
+    with h.phase("dry-run"):
+        h.dry_run(qs + mc)
+        # Not applied (tier 1 reaches no EKS cluster), but its composed kinds (the EFA
+        # launch template, security group rules, the aws-dranet Release) must validate.
+        h.dry_run([examples / "frontier"])
+    if h.differences:
+        raise Failure("differential check: differences not listed in "
+                      "e2e/known-differences.yaml:\n  " + "\n  ".join(h.differences))
+
+
+def main() -> int:
+    return run(Harness, tier1, script=__file__, prefix="modelplane-e2e-", title="",
+               loud=("crossplane", "function"))
 
 
 if __name__ == "__main__":

@@ -28,14 +28,9 @@ configuration, providers, then the scenarios (each a bounded wait with a clear m
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import signal
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -387,57 +382,23 @@ class Tier2(Harness):
         log("the InferenceCluster's ClusterUsage is gone with its last replica")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bindir", type=Path, required=True, help="the toolchain binaries")
-    ap.add_argument("--timeout", type=int, default=300, help="seconds per bounded wait")
-    ap.add_argument("--keep", action="store_true", help="keep the run dir (logs) on success")
-    args = ap.parse_args()
-
-    if harness.IN_NAMESPACE not in os.environ:
-        run_dir = Path(tempfile.mkdtemp(prefix="modelplane-e2e-tier2-"))
-        rc = harness.enter_namespaces(sys.argv[1:], run_dir, __file__)
-        if rc == 0 and not args.keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            log(f"logs kept in {run_dir}")
-        return rc
-
-    run_dir = Path(os.environ[harness.IN_NAMESPACE])
-    harness.inside_namespaces(run_dir)
-    h = Tier2(args.bindir, run_dir, args.timeout)
-    log(f"tier 2 run dir {run_dir}")
-    ok = False
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    t0 = time.monotonic()
+def phases(h: Tier2) -> None:
     qs = [REPO / "examples" / "quickstart"]
-    try:
-        for name, step in (("pki", h.pki), ("control-plane", h.control_plane),
-                           ("controllers", h.controllers), ("registry", h.registry),
-                           ("crossplane", h.crossplane), ("function", h.function),
-                           ("crds", lambda: h.crds(harness.composed_kinds(h.render_fleet(qs)))),
-                           ("configuration", h.configuration), ("providers", h.providers),
-                           ("converge", h.converge), ("devices", h.devices),
-                           ("overcommit-scale", h.overcommit_and_scale), ("canary", h.canary),
-                           ("usage", h.usage_refusal), ("delete", h.delete_cleans_up)):
-            with h.phase(name):
-                step()
-        ok = True
-    except (Exception, KeyboardInterrupt) as exc:  # report, show the logs, clean up
-        log(f"FAILED: {type(exc).__name__}: {exc}")
-        for name, _ in h.procs:
-            lines = 40 if name in ("crossplane", "fakecloud", "provider-kubernetes") else 10
-            print(f"--- last lines of {name}.log ---\n{h.tail(name, lines)}", flush=True)
-    finally:
-        h.stop_all()
-        log("tier 2 phase timings: " + ", ".join(f"{n} {t:.0f}s" for n, t in h.timings)
-            + f"; total {time.monotonic() - t0:.0f}s")
-    log("tier 2 PASSED" if ok else "tier 2 FAILED")
-    return 0 if ok else 1
+    for name, step in (("pki", h.pki), ("control-plane", h.control_plane),
+                       ("controllers", h.controllers), ("registry", h.registry),
+                       ("crossplane", h.crossplane), ("function", h.function),
+                       ("crds", lambda: h.crds(harness.composed_kinds(h.render_fleet(qs)))),
+                       ("configuration", h.configuration), ("providers", h.providers),
+                       ("converge", h.converge), ("devices", h.devices),
+                       ("overcommit-scale", h.overcommit_and_scale), ("canary", h.canary),
+                       ("usage", h.usage_refusal), ("delete", h.delete_cleans_up)):
+        with h.phase(name):
+            step()
+
+
+def main() -> int:
+    return harness.run(Tier2, phases, script=__file__, prefix="modelplane-e2e-tier2-",
+                       title="tier 2", loud=("crossplane", "fakecloud", "provider-kubernetes"))
 
 
 if __name__ == "__main__":
